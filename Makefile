@@ -1,0 +1,48 @@
+# Two commands do all the set-up: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+STAMP := $(VENV)/.installed
+
+.PHONY: run install test lint format typecheck migrations-check ci demo-password clean
+
+$(STAMP): requirements/base.txt requirements/dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Create the environment, migrate the database, print a demo login, serve on :8000.
+run: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) migrate --no-input
+	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_user
+	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) runserver 127.0.0.1:8000
+
+demo-password: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_user --reset
+
+## The whole suite: SQLite by default, the database in DATABASE_URL when it is set.
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+migrations-check: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.test $(MANAGE) makemigrations --check --dry-run
+
+ci:
+	bash .ci/run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles

@@ -1,0 +1,212 @@
+"""The task: one user's to-do item, its invariants enforced by the database."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
+from django.db import models
+from django.db.models.functions import Length, Now
+from django.db.models.lookups import GreaterThan, LessThanOrEqual
+from django.utils import timezone
+
+from todos.expressions import TrimWhitespace
+from todos.ids import uuid7
+
+TITLE_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = 10_000
+
+
+class TaskStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+
+
+class TaskPriority(models.IntegerChoices):
+    """Stored as numbers so that sorting by priority sorts by urgency."""
+
+    LOW = 10, "Low"
+    NORMAL = 20, "Normal"
+    HIGH = 30, "High"
+    URGENT = 40, "Urgent"
+
+
+class TaskQuerySet(models.QuerySet["Task"]):
+    """Reusable filters, and an ``update()`` that keeps the row's bookkeeping."""
+
+    def for_owner(self, user: Any) -> TaskQuerySet:
+        return self.filter(owner=user)
+
+    def open(self) -> TaskQuerySet:
+        return self.exclude(status=TaskStatus.COMPLETED)
+
+    def overdue(self, now: datetime.datetime | None = None) -> TaskQuerySet:
+        return self.open().filter(due_at__lt=now or timezone.now())
+
+    def update(self, **kwargs: Any) -> int:
+        """Bump ``version`` and ``updated_at`` on every bulk update as well.
+
+        ``Model.save()`` does the same for single rows, so no write path of the
+        project can change a task without moving both.
+        """
+        kwargs.setdefault("version", models.F("version") + 1)
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+
+class Task(models.Model):
+    """A to-do item. Every task belongs to exactly one user."""
+
+    Status = TaskStatus
+    Priority = TaskPriority
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="tasks",
+        # The composite indexes below all start with owner_id.
+        db_index=False,
+    )
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
+    description = models.TextField(
+        blank=True,
+        default="",
+        db_default="",
+        max_length=DESCRIPTION_MAX_LENGTH,
+        validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH)],
+    )
+    status = models.CharField(
+        max_length=20,
+        choices=TaskStatus.choices,
+        default=TaskStatus.PENDING,
+        db_default=TaskStatus.PENDING,
+    )
+    priority = models.SmallIntegerField(
+        choices=TaskPriority.choices,
+        default=TaskPriority.NORMAL,
+        db_default=TaskPriority.NORMAL,
+    )
+    due_at = models.DateTimeField("due", null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+    updated_at = models.DateTimeField(db_default=Now(), editable=False)
+    version = models.IntegerField(default=1, db_default=1, editable=False)
+
+    objects: ClassVar[TaskQuerySet] = TaskQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=GreaterThan(Length(TrimWhitespace("title")), 0),
+                name="todos_task_title_not_blank",
+                violation_error_message="The title may not be blank.",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("title"), TITLE_MAX_LENGTH),
+                name="todos_task_title_max_length",
+                violation_error_message=(
+                    f"The title may have at most {TITLE_MAX_LENGTH} characters."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(
+                    Length("description"), DESCRIPTION_MAX_LENGTH
+                ),
+                name="todos_task_description_max_length",
+                violation_error_message=(
+                    f"The description may have at most {DESCRIPTION_MAX_LENGTH} "
+                    "characters."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=TaskStatus.values),
+                name="todos_task_status_valid",
+                violation_error_message="The status is not one of the known values.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(priority__in=TaskPriority.values),
+                name="todos_task_priority_valid",
+                violation_error_message="The priority is not one of the known values.",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status=TaskStatus.COMPLETED, completed_at__isnull=False)
+                    | (
+                        ~models.Q(status=TaskStatus.COMPLETED)
+                        & models.Q(completed_at__isnull=True)
+                    )
+                ),
+                name="todos_task_completed_at_matches_status",
+                violation_error_message=(
+                    "A task has a completion time exactly when it is completed."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(version__gte=1),
+                name="todos_task_version_positive",
+                violation_error_message="The version must be a positive integer.",
+            ),
+        ]
+        indexes = [
+            # The default listing: newest first, ties broken by id.
+            models.Index(
+                "owner",
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                name="todos_task_owner_created_idx",
+            ),
+            models.Index(
+                fields=["owner", "status"], name="todos_task_owner_status_idx"
+            ),
+            # Full rather than partial (due_at IS NOT NULL): ordering=due_at lists the
+            # undated tasks too, after the dated ones, and must not sort them.
+            models.Index(
+                fields=["owner", "due_at", "id"], name="todos_task_owner_due_idx"
+            ),
+            models.Index(
+                fields=["owner", "updated_at", "id"],
+                name="todos_task_owner_updated_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Move ``version`` and ``updated_at`` on every change of a stored row.
+
+        The increment starts from the version this instance read: writers that may
+        race (the API's services) update with ``QuerySet.update`` guarded by the
+        version instead of calling ``save()``.
+        """
+        if not self._state.adding:
+            self.version += 1
+            self.updated_at = timezone.now()
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "version", "updated_at"}
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """Keep ``completed_at`` in step with ``status`` and reject blank titles."""
+        super().clean()
+        if self.title is not None and not self.title.strip():
+            raise ValidationError({"title": "The title may not be blank."})
+        self.completed_at = completion_time_for(self.status, self.completed_at)
+
+
+def completion_time_for(
+    status: str, completed_at: datetime.datetime | None
+) -> datetime.datetime | None:
+    """``completed_at`` for a task moving to ``status``: kept, stamped or cleared."""
+    if status != TaskStatus.COMPLETED:
+        return None
+    return completed_at or timezone.now()
