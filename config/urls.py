@@ -1,8 +1,25 @@
-"""Root URL configuration."""
+"""Root URL configuration: the admin, the v1 API and its documentation."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import URLPattern, URLResolver, include, path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
+
+api_v1: list[URLPattern | URLResolver] = [
+    path("auth/", include("accounts.urls")),
+    path("", include("todos.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
 ]
+
+handler404 = "config.api.views.not_found"
+handler500 = "config.api.views.server_error"

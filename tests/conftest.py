@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from tests.factories import UserFactory
@@ -28,3 +31,32 @@ def user(db: None) -> User:
 @pytest.fixture
 def other_user(db: None) -> User:
     return UserFactory.create()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Throttle counters never leak from one test into the next."""
+    cache.clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def bearer(user: User) -> str:
+    return f"Bearer {RefreshToken.for_user(user).access_token}"
+
+
+@pytest.fixture
+def auth_client(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=bearer(user))
+    return client
+
+
+@pytest.fixture
+def other_client(other_user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=bearer(other_user))
+    return client

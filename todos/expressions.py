@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import CharField, Func
+from django.db.models import BooleanField, CharField, Expression, F, Func, Value
+from django.db.models.functions import Now
 
 
 class TrimWhitespace(Func):
@@ -32,3 +34,80 @@ class TrimWhitespace(Func):
             template="BTRIM(%(expressions)s, E' \\t\\n\\r\\x0b\\f')",
             **extra,
         )
+
+
+class RowCompare(Expression):
+    """``(col_a, col_b) < (val_a, val_b)``: a row-value comparison for keyset pages.
+
+    PostgreSQL answers it from a composite index on exactly those columns; the
+    equivalent ``a < x OR (a = x AND b < y)`` is not turned into an index range.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(
+        self, columns: Sequence[str], operator: str, values: Sequence[Any]
+    ) -> None:
+        if operator not in {"<", ">"} or len(columns) != len(values):
+            raise ValueError(
+                "RowCompare needs '<' or '>' and as many values as columns"
+            )
+        super().__init__()
+        self.columns = list(columns)
+        self.operator = operator
+        self.values = list(values)
+        self.lhs: list[Any] = [F(c) for c in self.columns]
+        self.rhs: list[Any] = list(self.values)
+
+    def get_source_expressions(self) -> list[Any]:
+        return [*self.lhs, *self.rhs]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        half = len(self.columns)
+        self.lhs, self.rhs = list(exprs[:half]), list(exprs[half:])
+
+    def resolve_expression(
+        self,
+        query: Any = None,
+        allow_joins: bool = True,
+        reuse: Any = None,
+        summarize: bool = False,
+        for_save: bool = False,
+    ) -> RowCompare:
+        clone = self.copy()
+        clone.lhs = [
+            F(c).resolve_expression(query, allow_joins, reuse, summarize)
+            for c in self.columns
+        ]
+        clone.rhs = [
+            Value(v, output_field=lhs.output_field).resolve_expression(
+                query, allow_joins, reuse, summarize
+            )
+            for v, lhs in zip(self.values, clone.lhs, strict=True)
+        ]
+        return clone
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        params: list[Any] = []
+        sides = []
+        for side in (self.lhs, self.rhs):
+            parts = []
+            for expression in side:
+                sql, sql_params = compiler.compile(expression)
+                parts.append(sql)
+                params.extend(sql_params)
+            sides.append("(" + ", ".join(parts) + ")")
+        return f"{sides[0]} {self.operator} {sides[1]}", params
+
+
+class DatabaseNow(Now):
+    """``Now()`` whose SQLite text has six fractional digits, as Django writes them.
+
+    SQLite keeps datetimes as text and compares them as text: the database's own
+    ``...:02.471`` would sort before Django's ``...:02.471000`` for the same instant
+    and break keyset pages and range filters on rows the database stamped.
+    """
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW') || '000'", []

@@ -9,11 +9,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import models
-from django.db.models.functions import Length, Now
+from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
-from todos.expressions import TrimWhitespace
+from todos.expressions import DatabaseNow, TrimWhitespace
 from todos.ids import uuid7
 
 TITLE_MAX_LENGTH = 255
@@ -95,8 +95,8 @@ class Task(models.Model):
     )
     due_at = models.DateTimeField("due", null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(db_default=Now(), editable=False)
-    updated_at = models.DateTimeField(db_default=Now(), editable=False)
+    created_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
+    updated_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
     version = models.IntegerField(default=1, db_default=1, editable=False)
 
     objects: ClassVar[TaskQuerySet] = TaskQuerySet.as_manager()  # type: ignore[assignment]

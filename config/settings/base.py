@@ -6,20 +6,21 @@ few values. Every variable read here is listed, with a placeholder, in ``.env.ex
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_str
 
 # Lets classes such as admin.ModelAdmin[Task] be subscripted at run time.
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-# --- Core -------------------------------------------------------------------------
+# --- Core ----------------------------------------------------------------------------
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 
 _secret_key = env_str("DJANGO_SECRET_KEY", default="")
@@ -43,11 +44,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_filters",
+    "drf_spectacular",
     "accounts",
     "todos",
 ]
 
 MIDDLEWARE = [
+    "config.api.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -77,7 +83,7 @@ TEMPLATES = [
     },
 ]
 
-# --- Database -----------------------------------------------------------------------
+# --- Database ------------------------------------------------------------------------
 # DATABASE_URL is the application's URL (on Neon: the pooled endpoint). Without it the
 # project runs on an embedded SQLite file so that a new machine needs nothing else.
 DATABASES = {
@@ -89,7 +95,7 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Authentication -----------------------------------------------------------------
+# --- Authentication ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 # auth.E003 wants unique=True on the login field; the email is instead unique in any
 # letter case by the expression constraint accounts_user_email_ci_uniq, which is
@@ -113,7 +119,98 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# --- Internationalisation -------------------------------------------------------------
+# --- Cache (throttle counters) -------------------------------------------------------
+# Shared by every worker process: Redis when REDIS_URL is set, else a database table
+# (created by the accounts migrations), never per-process memory.
+REDIS_URL = env_str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("DJANGO_CACHE_KEY_PREFIX", default="taskapi"),
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+        }
+    }
+
+# --- API -----------------------------------------------------------------------------
+API_MAX_BODY_BYTES = 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("API_THROTTLE_USER", default="600/min"),
+        "register_ip": env_str("API_THROTTLE_REGISTER_IP", default="20/hour"),
+        "register_email": env_str("API_THROTTLE_REGISTER_EMAIL", default="5/hour"),
+        "login_ip": env_str("API_THROTTLE_LOGIN_IP", default="60/min"),
+        "login_email": env_str("API_THROTTLE_LOGIN_EMAIL", default="10/min"),
+    },
+    # Client IPs for throttling: how many proxies in front append X-Forwarded-For.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
+    "EXCEPTION_HANDLER": "config.api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "config.api.schema.ProblemAutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "UNAUTHENTICATED_USER": None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+_jwt_key = env_str("JWT_SIGNING_KEY", default="")
+if not _jwt_key and DEBUG:
+    _jwt_key = "local-development-only-jwt-signing-key-0123456789"
+if len(_jwt_key.encode()) < 32:
+    raise ImproperlyConfigured(
+        "JWT_SIGNING_KEY is required (at least 32 bytes) when DJANGO_DEBUG is off; "
+        "it signs the API's tokens and is separate from DJANGO_SECRET_KEY."
+    )
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_TOKEN_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_TOKEN_DAYS", 7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": _jwt_key,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "CHECK_USER_IS_ACTIVE": True,
+    # Tokens carry a digest of the password hash: changing the password revokes
+    # every access and refresh token issued before.
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_OBTAIN_SERIALIZER": "accounts.serializers.TokenObtainSerializer",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Task API",
+    "DESCRIPTION": "A multi-user task API. Errors are application/problem+json.",
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "todos.models.TaskStatus",
+    },
+}
+
+# --- Internationalisation ------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -129,7 +226,7 @@ STORAGES = {
     },
 }
 
-# --- Logging ------------------------------------------------------------------------
+# --- Logging -------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,100 @@
+"""Account API input and output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+
+from accounts.models import User
+from config.api.serializers import StrictInputMixin, StrictSerializer
+
+
+def _check_email_free(email: str, *, exclude: User | None = None) -> str:
+    taken = User.objects.with_email(email)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        raise serializers.ValidationError(
+            "A user with this email address already exists.", code="unique"
+        )
+    return email
+
+
+def _check_password(password: str, user: User) -> str:
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(list(exc.messages)) from exc
+    return password
+
+
+class UserSerializer(StrictInputMixin, serializers.ModelSerializer[User]):
+    """The profile: read by ``GET me/``, partly written by ``PATCH me/``."""
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "name", "date_joined"]
+        read_only_fields = ["id", "date_joined"]
+
+    def validate_email(self, value: str) -> str:
+        return _check_email_free(value, exclude=self.instance)
+
+
+class RegisterSerializer(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, trim_whitespace=False)
+    name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+    def validate_email(self, value: str) -> str:
+        return _check_email_free(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        candidate = User(email=attrs["email"], name=attrs.get("name", ""))
+        try:
+            _check_password(attrs["password"], candidate)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"password": exc.detail}) from exc
+        return attrs
+
+
+class TokenObtainSerializer(StrictInputMixin, TokenObtainPairSerializer):
+    """``{email, password}`` in, ``{access, refresh}`` out; email in any case."""
+
+
+class RefreshSerializer(StrictSerializer):
+    refresh = serializers.CharField()
+
+
+class TokenPairSerializer(serializers.Serializer[Any]):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class PasswordChangeSerializer(StrictSerializer):
+    current_password = serializers.CharField(trim_whitespace=False)
+    new_password = serializers.CharField(trim_whitespace=False)
+
+    def validate_current_password(self, value: str) -> str:
+        if not self.context["request"].user.check_password(value):
+            raise serializers.ValidationError(
+                "The current password is wrong.", code="wrong_password"
+            )
+        return value
+
+    def validate_new_password(self, value: str) -> str:
+        return _check_password(value, self.context["request"].user)
+
+
+class AccountDeleteSerializer(StrictSerializer):
+    password = serializers.CharField(trim_whitespace=False)
+
+    def validate_password(self, value: str) -> str:
+        if not self.context["request"].user.check_password(value):
+            raise serializers.ValidationError(
+                "The password is wrong.", code="wrong_password"
+            )
+        return value

@@ -1,0 +1,48 @@
+"""Throttles for the unauthenticated account endpoints: per client IP and per email."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class _ScopedIPThrottle(SimpleRateThrottle):
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        return self.cache_format % {
+            "scope": self.scope,
+            "ident": self.get_ident(request),
+        }
+
+
+class _ScopedEmailThrottle(SimpleRateThrottle):
+    """Counts attempts per email address, whatever letter case or client IP.
+
+    The cache key holds a digest of the address, not the address itself.
+    """
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        data = request.data if isinstance(request.data, dict) else {}
+        email = data.get("email")
+        if not isinstance(email, str) or not email.strip():
+            return None
+        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": digest}
+
+
+class RegisterIPThrottle(_ScopedIPThrottle):
+    scope = "register_ip"
+
+
+class RegisterEmailThrottle(_ScopedEmailThrottle):
+    scope = "register_email"
+
+
+class LoginIPThrottle(_ScopedIPThrottle):
+    scope = "login_ip"
+
+
+class LoginEmailThrottle(_ScopedEmailThrottle):
+    scope = "login_email"

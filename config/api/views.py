@@ -1,0 +1,20 @@
+"""URL resolver error handlers: problem documents under /api/, HTML elsewhere."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.views import defaults
+
+from config.api.exceptions import is_api_request, problem_response
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_request(request):
+        return problem_response(404, "Not found.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if is_api_request(request):
+        return problem_response(500, "An unexpected error occurred on the server.")
+    return defaults.server_error(request)

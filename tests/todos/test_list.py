@@ -1,0 +1,310 @@
+"""The task list: filters, orderings, keyset pages and query budgets."""
+
+from __future__ import annotations
+
+import datetime
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework import status
+
+from tests.factories import TaskFactory
+from todos.models import Task
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("todos:task-list")
+NOW = timezone.now()
+
+
+def _ids(response) -> list[str]:
+    assert response.status_code == status.HTTP_200_OK, response.content
+    return [t["id"] for t in response.json()["results"]]
+
+
+def _walk(client, params: dict) -> list[str]:
+    """Follow ``next`` links to the end and return every id, in order."""
+    seen: list[str] = []
+    response = client.get(LIST, params)
+    while True:
+        seen.extend(_ids(response))
+        nxt = response.json()["next"]
+        if nxt is None:
+            return seen
+        response = client.get(nxt)
+
+
+def _days(n: float) -> datetime.datetime:
+    return NOW + datetime.timedelta(days=n)
+
+
+# --- pagination ---------------------------------------------------------------------
+
+
+def test_default_order_is_newest_first_and_pages_cover_everything_once(
+    auth_client, user
+):
+    tasks = TaskFactory.create_batch(7, owner=user)
+    expected = [str(t.pk) for t in sorted(tasks, key=lambda t: (t.created_at, t.pk))][
+        ::-1
+    ]
+    assert _walk(auth_client, {"page_size": 3}) == expected
+
+
+def test_first_page_has_no_previous_and_later_pages_go_back(auth_client, user):
+    TaskFactory.create_batch(5, owner=user)
+    first = auth_client.get(LIST, {"page_size": 2}).json()
+    assert first["previous"] is None
+    second = auth_client.get(first["next"]).json()
+    assert second["previous"] is not None
+    back = auth_client.get(second["previous"]).json()
+    assert [t["id"] for t in back["results"]] == [t["id"] for t in first["results"]]
+
+
+def test_page_size_defaults_to_50_and_is_capped_at_200(auth_client, user):
+    TaskFactory.create_batch(205, owner=user, description="")
+    assert len(_ids(auth_client.get(LIST))) == 50
+    assert len(_ids(auth_client.get(LIST, {"page_size": 1000}))) == 200
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "ten", "1.5", ""])
+def test_a_bad_page_size_is_a_400_naming_it(auth_client, value):
+    response = auth_client.get(LIST, {"page_size": value})
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    assert [e["field"] for e in response.json()["errors"]] == ["page_size"]
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "eyJvIjoiLWNyZWF0ZWRfYXQifQ", "a:b:c"])
+def test_a_forged_cursor_is_a_400(auth_client, cursor):
+    response = auth_client.get(LIST, {"cursor": cursor})
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    assert response.json()["errors"][0]["field"] == "cursor"
+
+
+def test_a_cursor_is_bound_to_its_ordering(auth_client, user):
+    TaskFactory.create_batch(3, owner=user)
+    nxt = auth_client.get(LIST, {"page_size": 1}).json()["next"]
+    cursor = parse_qs(urlparse(nxt).query)["cursor"][0]
+    response = auth_client.get(LIST, {"cursor": cursor, "ordering": "title"})
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    assert response.json()["errors"][0]["field"] == "cursor"
+
+
+def test_a_row_inserted_between_pages_is_neither_repeated_nor_skipped(
+    auth_client, user
+):
+    TaskFactory.create_batch(4, owner=user)
+    first = auth_client.get(LIST, {"page_size": 2}).json()
+    TaskFactory.create(owner=user)  # newer than everything: belongs before page 1
+    second = auth_client.get(first["next"]).json()
+    first_ids = {t["id"] for t in first["results"]}
+    assert not first_ids & {t["id"] for t in second["results"]}
+    assert len(second["results"]) == 2
+
+
+# --- ordering -----------------------------------------------------------------------
+
+
+def _sorted_ids(tasks, key, reverse=False):
+    return [str(t.pk) for t in sorted(tasks, key=key, reverse=reverse)]
+
+
+def test_every_ordering_is_stable_and_walks_all_rows(auth_client, user):
+    tasks = [
+        TaskFactory.create(owner=user, title=title, priority=prio, due_at=due)
+        for title, prio, due in [
+            ("b", 10, _days(2)),
+            ("a", 40, None),
+            ("c", 20, _days(1)),
+            ("a", 40, _days(1)),
+            ("b", 30, None),
+            ("d", 20, _days(3)),
+        ]
+    ]
+    tasks = list(Task.objects.filter(pk__in=[t.pk for t in tasks]))
+    far = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    expectations = {
+        "title": _sorted_ids(tasks, lambda t: (t.title, t.pk)),
+        "-title": _sorted_ids(tasks, lambda t: (t.title, t.pk), reverse=True),
+        "priority": _sorted_ids(tasks, lambda t: (t.priority, t.pk)),
+        "-priority": _sorted_ids(tasks, lambda t: (t.priority, t.pk), reverse=True),
+        "due_at": _sorted_ids(tasks, lambda t: (t.due_at or far, t.pk)),
+        "-due_at": _sorted_ids(tasks, lambda t: (t.due_at or far, t.pk), reverse=True),
+        "created_at": _sorted_ids(tasks, lambda t: (t.created_at, t.pk)),
+        "updated_at": _sorted_ids(tasks, lambda t: (t.updated_at, t.pk)),
+        "-updated_at": _sorted_ids(tasks, lambda t: (t.updated_at, t.pk), reverse=True),
+    }
+    for ordering, expected in expectations.items():
+        for size in (1, 2, 4, 50):
+            walked = _walk(auth_client, {"ordering": ordering, "page_size": size})
+            assert walked == expected, (ordering, size)
+
+
+def test_priority_sorts_by_urgency_not_alphabetically(auth_client, user):
+    for prio in (30, 10, 40, 20):
+        TaskFactory.create(owner=user, priority=prio)
+    names = [
+        t["priority"]
+        for t in auth_client.get(LIST, {"ordering": "-priority"}).json()["results"]
+    ]
+    assert names == ["urgent", "high", "normal", "low"]
+
+
+@pytest.mark.parametrize("value", ["owner", "-id", "due", "title,priority", "--title"])
+def test_an_unknown_ordering_is_a_400_naming_it(auth_client, value):
+    response = auth_client.get(LIST, {"ordering": value})
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    assert [e["field"] for e in response.json()["errors"]] == ["ordering"]
+
+
+# --- filters ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def varied(user):
+    later = _days(5)
+    return {
+        "pending_due_past": TaskFactory.create(
+            owner=user, title="Pay rent", status="pending", due_at=_days(-2)
+        ),
+        "done_due_past": TaskFactory.create(
+            owner=user,
+            title="File taxes",
+            status="completed",
+            completed_at=NOW,
+            due_at=_days(-3),
+            priority=40,
+        ),
+        "progress_due_future": TaskFactory.create(
+            owner=user,
+            title="Read book",
+            description="The RENT collector",
+            status="in_progress",
+            due_at=later,
+            priority=30,
+        ),
+        "no_due": TaskFactory.create(owner=user, title="Someday", priority=10),
+    }
+
+
+def _names(varied, response) -> set[str]:
+    by_id = {str(t.pk): name for name, t in varied.items()}
+    return {by_id[i] for i in _ids(response)}
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"status": "pending"}, {"pending_due_past", "no_due"}),
+        ({"status": "completed,in_progress"}, {"done_due_past", "progress_due_future"}),
+        ({"priority": "urgent,low"}, {"done_due_past", "no_due"}),
+        ({"overdue": "true"}, {"pending_due_past"}),
+        (
+            {"overdue": "false"},
+            {"done_due_past", "progress_due_future", "no_due"},
+        ),
+        (
+            {"has_due": "true"},
+            {"pending_due_past", "done_due_past", "progress_due_future"},
+        ),
+        ({"has_due": "false"}, {"no_due"}),
+        ({"due_before": _days(0).isoformat()}, {"pending_due_past", "done_due_past"}),
+        ({"due_after": _days(0).isoformat()}, {"progress_due_future"}),
+        ({"search": "rent"}, {"pending_due_past", "progress_due_future"}),
+        ({"search": "TAXES"}, {"done_due_past"}),
+        ({"status": "pending", "has_due": "true"}, {"pending_due_past"}),
+    ],
+)
+def test_filters_select_the_right_tasks(auth_client, varied, params, expected):
+    assert _names(varied, auth_client.get(LIST, params)) == expected
+
+
+def test_created_and_updated_filters(auth_client, user):
+    old = TaskFactory.create(owner=user)
+    Task.objects.filter(pk=old.pk).update(created_at=_days(-10), updated_at=_days(-10))
+    new = TaskFactory.create(owner=user)
+    cut = _days(-1).isoformat()
+
+    assert _ids(auth_client.get(LIST, {"created_after": cut})) == [str(new.pk)]
+    assert _ids(auth_client.get(LIST, {"created_before": cut})) == [str(old.pk)]
+    assert _ids(auth_client.get(LIST, {"updated_after": cut})) == [str(new.pk)]
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("status", "done"),
+        ("status", "pending,nope"),
+        ("status", ","),
+        ("priority", "critical"),
+        ("overdue", "maybe"),
+        ("has_due", "1"),
+        ("due_before", "yesterday"),
+        ("due_after", "2030-13-01"),
+        ("created_after", "soon"),
+        ("created_before", "x"),
+        ("updated_after", "1/2/2030"),
+        ("search", "x" * 201),
+        ("stauts", "pending"),
+    ],
+)
+def test_an_invalid_filter_is_a_400_naming_the_parameter(auth_client, param, value):
+    response = auth_client.get(LIST, {param: value})
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    assert response["Content-Type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == [param]
+
+
+# --- query budgets (authentication included) ----------------------------------------
+
+
+@pytest.mark.parametrize("page_size", [1, 50, 200])
+def test_list_costs_at_most_two_queries_whatever_the_page_size(
+    auth_client, user, page_size, django_assert_max_num_queries
+):
+    TaskFactory.create_batch(60, owner=user, description="")
+    with django_assert_max_num_queries(2):
+        response = auth_client.get(
+            LIST, {"page_size": page_size, "status": "pending", "ordering": "due_at"}
+        )
+    assert response.status_code == status.HTTP_200_OK
+
+
+def test_detail_costs_at_most_two_queries(
+    auth_client, user, django_assert_max_num_queries
+):
+    task = TaskFactory.create(owner=user)
+    with django_assert_max_num_queries(2):
+        response = auth_client.get(reverse("todos:task-detail", args=[task.pk]))
+    assert response.status_code == status.HTTP_200_OK
+
+
+def test_create_and_update_cost_at_most_four_queries(
+    auth_client, user, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(4):
+        created = auth_client.post(LIST, {"title": "counted"})
+    assert created.status_code == status.HTTP_201_CREATED
+    url = reverse("todos:task-detail", args=[created.json()["id"]])
+    with django_assert_max_num_queries(4):
+        patched = auth_client.patch(
+            url, {"title": "again"}, HTTP_IF_MATCH=created["ETag"]
+        )
+    assert patched.status_code == status.HTTP_200_OK
+    with django_assert_max_num_queries(4):
+        put = auth_client.put(url, {"title": "put"})
+    assert put.status_code == status.HTTP_200_OK
+
+
+def test_the_list_query_is_a_single_select_without_offset(auth_client, user):
+    TaskFactory.create_batch(5, owner=user)
+    first = auth_client.get(LIST, {"page_size": 2}).json()
+    with CaptureQueriesContext(connection) as ctx:
+        auth_client.get(first["next"])
+    selects = [q["sql"] for q in ctx.captured_queries if "todos_task" in q["sql"]]
+    assert len(selects) == 1
+    assert "OFFSET" not in selects[0].upper()
