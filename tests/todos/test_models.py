@@ -36,7 +36,7 @@ def _raw_update(task: Task, column: str, value: Any) -> None:
         )
 
 
-# --- CHECK and NOT NULL rules, at the database ------------------------------------
+# --- CHECK and NOT NULL rules, at the database --------------------------------------
 
 BAD_VALUES = [
     pytest.param("title", "", id="title-empty"),
@@ -222,7 +222,7 @@ def test_a_raw_delete_of_a_user_row_cascades_to_their_tasks():
     assert list(Task.objects.all()) == [kept]
 
 
-# --- Ids and timestamps ---------------------------------------------------------------
+# --- Ids and timestamps -------------------------------------------------------------
 
 
 def test_ids_are_uuid7_and_time_ordered():
