@@ -8,6 +8,8 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from config import health
+
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/", include("accounts.urls")),
     path("", include("todos.urls")),
@@ -17,6 +19,8 @@ api_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]

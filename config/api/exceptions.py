@@ -8,14 +8,18 @@ error under ``/api/`` has the same shape.
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Problem types are URNs: stable identifiers that do not pretend to be web pages.
@@ -33,6 +37,13 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "payload_too_large"
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable; retry shortly."
+    default_code = "database_unavailable"
+    wait = 5
 
 
 class Conflict(exceptions.APIException):
@@ -93,6 +104,12 @@ def flatten_errors(detail: Any, path: list[str] | None = None) -> list[dict[str,
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, with the body rewritten as a problem document."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable (cold start, failover, network): the request
+        # was not applied, and the client may retry. Django drops the broken
+        # connection at the end of the request, so the next one reconnects.
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        exc = DatabaseUnavailable()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
