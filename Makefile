@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 STAMP := $(VENV)/.installed
 
-.PHONY: run install test lint format typecheck migrations-check ci demo-password clean
+.PHONY: run install test lint format typecheck migrations-check ci demo-password seed clean
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: $(STAMP)
 
 demo-password: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_user --reset
+
+## Demo data: SEED_ARGS="--users 100 --tasks-per-user 1000 --heavy-tasks 100000"
+seed: $(STAMP)
+	$(MANAGE) migrate --no-input
+	$(MANAGE) seed $(SEED_ARGS)
 
 ## The whole suite: SQLite by default, the database in DATABASE_URL when it is set.
 test: $(STAMP)
