@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.fields import get_error_detail
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from accounts.models import User
@@ -28,7 +29,7 @@ def _check_password(password: str, user: User) -> str:
     try:
         password_validation.validate_password(password, user)
     except DjangoValidationError as exc:
-        raise serializers.ValidationError(list(exc.messages)) from exc
+        raise serializers.ValidationError(get_error_detail(exc)) from exc
     return password
 
 

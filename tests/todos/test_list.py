@@ -169,11 +169,16 @@ def varied(user):
     later = _days(5)
     return {
         "pending_due_past": TaskFactory.create(
-            owner=user, title="Pay rent", status="pending", due_at=_days(-2)
+            owner=user,
+            title="Pay rent",
+            description="",
+            status="pending",
+            due_at=_days(-2),
         ),
         "done_due_past": TaskFactory.create(
             owner=user,
             title="File taxes",
+            description="",
             status="completed",
             completed_at=NOW,
             due_at=_days(-3),
@@ -187,7 +192,9 @@ def varied(user):
             due_at=later,
             priority=30,
         ),
-        "no_due": TaskFactory.create(owner=user, title="Someday", priority=10),
+        "no_due": TaskFactory.create(
+            owner=user, title="Someday", description="", priority=10
+        ),
     }
 
 
