@@ -16,7 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_settings(module: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "JWT_")) and k != "REDIS_URL"
+    }
     clean.pop("DATABASE_URL", None)
     clean.update(env)
     code = f"import importlib; m = importlib.import_module('{module}'); print(m.DEBUG)"
@@ -31,15 +35,29 @@ def _load_settings(module: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():
-    result = _load_settings("config.settings.production")
+    result = _load_settings("config.settings.production", JWT_SIGNING_KEY="j" * 40)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off" in result.stderr
 
 
-def test_production_settings_start_with_a_secret_key():
-    result = _load_settings("config.settings.production", DJANGO_SECRET_KEY="x" * 50)
+def test_production_settings_start_with_both_keys():
+    result = _load_settings(
+        "config.settings.production",
+        DJANGO_SECRET_KEY="x" * 50,
+        JWT_SIGNING_KEY="j" * 40,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("jwt_key", [None, "too-short-key"])
+def test_production_settings_refuse_a_missing_or_short_jwt_key(jwt_key):
+    env = {"DJANGO_SECRET_KEY": "x" * 50}
+    if jwt_key is not None:
+        env["JWT_SIGNING_KEY"] = jwt_key
+    result = _load_settings("config.settings.production", **env)
+    assert result.returncode != 0
+    assert "JWT_SIGNING_KEY is required (at least 32 bytes)" in result.stderr
 
 
 def test_local_settings_need_no_environment():
