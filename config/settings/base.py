@@ -86,13 +86,40 @@ TEMPLATES = [
 # --- Database ------------------------------------------------------------------------
 # DATABASE_URL is the application's URL (on Neon: the pooled endpoint). Without it the
 # project runs on an embedded SQLite file so that a new machine needs nothing else.
+#
+# Connection lifetime: persistent connections (CONN_MAX_AGE) with a health check
+# before each request reuses one, rather than Django's psycopg pool. Behind Neon's
+# PgBouncer the pooling already happens server-side; a second pool per worker would
+# only hold more idle server slots, and a dead connection (compute suspended, pooler
+# restarted) is detected by the health check and replaced instead of failing a
+# request.
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=60,
+        conn_max_age=env_int("DJANGO_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    _options = _db.setdefault("OPTIONS", {})
+    # A cold or unreachable database fails the request after this many seconds
+    # instead of hanging it.
+    _options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 10))
+    # DATABASE_POOLER=transaction: the URL points at a transaction-mode pooler
+    # (Neon's pooled endpoint, PgBouncer). Session state does not survive between
+    # transactions there, so: no server-side cursors, no prepared statements.
+    DATABASE_POOLER = env_str("DATABASE_POOLER", default="")
+    if DATABASE_POOLER not in {"", "transaction"}:
+        raise ImproperlyConfigured("DATABASE_POOLER must be empty or 'transaction'.")
+    if DATABASE_POOLER == "transaction":
+        _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+        _options["prepare_threshold"] = None
+    # manage.py sets DATABASE_SCHEMA_COMMAND for migrate and friends, which run on
+    # the direct URL: fail fast rather than queue behind live traffic for a lock.
+    if env_bool("DATABASE_SCHEMA_COMMAND", default=False):
+        lock_timeout = env_str("DATABASE_MIGRATION_LOCK_TIMEOUT", default="5s")
+        _options["options"] = f"-c lock_timeout={lock_timeout}"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication ------------------------------------------------------------------

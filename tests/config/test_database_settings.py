@@ -1,0 +1,88 @@
+"""Database settings from the environment: timeouts, the pooler switch, direct URLs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_URL = "postgres://app@db.example.com:5432/app?sslmode=require"
+
+
+def _database(**env: str) -> dict:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE", "DIRECT_DATABASE"))
+    }
+    clean.update(env)
+    code = (
+        "import json; from config.settings import test as s; "
+        "print(json.dumps(s.DATABASES['default'], default=str))"
+    )
+    out = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)
+
+
+def test_postgres_connections_time_out_after_ten_seconds_by_default():
+    db = _database(DATABASE_URL=PG_URL)
+    assert db["OPTIONS"]["connect_timeout"] == 10
+    assert db["OPTIONS"]["sslmode"] == "require"
+    assert db["CONN_HEALTH_CHECKS"] is True
+    assert db.get("DISABLE_SERVER_SIDE_CURSORS", False) is False
+
+
+def test_the_transaction_pooler_switch_disables_session_features():
+    db = _database(DATABASE_URL=PG_URL, DATABASE_POOLER="transaction")
+    assert db["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert db["OPTIONS"]["prepare_threshold"] is None
+
+
+def test_schema_commands_get_a_lock_timeout():
+    db = _database(DATABASE_URL=PG_URL, DATABASE_SCHEMA_COMMAND="true")
+    assert db["OPTIONS"]["options"] == "-c lock_timeout=5s"
+
+
+def test_migrate_uses_the_direct_url_when_it_is_set(tmp_path):
+    direct = tmp_path / "direct.sqlite3"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE", "DIRECT_DATABASE"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        # The application URL is unreachable: migrate must not use it.
+        DATABASE_URL="postgres://nobody@127.0.0.1:1/nowhere?connect_timeout=1",
+        DIRECT_DATABASE_URL=f"sqlite:///{direct}",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    with sqlite3.connect(direct) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"todos_task", "accounts_user"} <= tables
+
+
+@pytest.mark.parametrize("value", ["session", "yes"])
+def test_an_unknown_pooler_mode_is_refused(value):
+    with pytest.raises(subprocess.CalledProcessError) as excinfo:
+        _database(DATABASE_URL=PG_URL, DATABASE_POOLER=value)
+    assert "DATABASE_POOLER must be empty or 'transaction'" in excinfo.value.stderr
