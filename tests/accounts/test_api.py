@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import datetime
 import re
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import jwt
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 from rest_framework import status
 from rest_framework.settings import api_settings
@@ -23,6 +20,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
 from tests.factories import DEFAULT_PASSWORD, TaskFactory, UserFactory
+from tests.races import race
 from todos.models import Task
 
 pytestmark = pytest.mark.django_db
@@ -393,22 +391,6 @@ def test_refresh_for_a_deleted_user_is_401_not_500(user):
 # --- concurrent refreshes (PostgreSQL) ----------------------------------------------
 
 
-def _race(calls: Sequence[Callable[[], Any]]) -> list[Any]:
-    """Run every call in its own thread, all released at once by a barrier."""
-    barrier = threading.Barrier(len(calls), timeout=30)
-
-    def run(call: Callable[[], Any]) -> Any:
-        try:
-            barrier.wait()
-            return call()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(run, call) for call in calls]
-        return [future.result(timeout=60) for future in futures]
-
-
 def _register(email: str, address: str) -> Any:
     return APIClient().post(
         REGISTER, {"email": email, "password": STRONG_PASSWORD}, REMOTE_ADDR=address
@@ -427,7 +409,7 @@ def _refresh_from(raw: str, address: str) -> Callable[[], Any]:
 def test_concurrent_refreshes_of_one_token_let_exactly_one_through(user, callers):
     for trial in range(20):
         raw = str(RefreshToken.for_user(user))
-        responses = _race(
+        responses = race(
             [_refresh_from(raw, f"10.{callers}.{trial}.{i}") for i in range(callers)]
         )
 
@@ -444,7 +426,7 @@ def test_a_logout_racing_a_refresh_of_the_same_token_lets_only_one_win(user):
     for trial in range(10):
         pair = _pair(user)
         logout = _client(pair["access"])
-        responses = _race(
+        responses = race(
             [
                 partial(logout.post, LOGOUT, {"refresh": pair["refresh"]}),
                 _refresh_from(pair["refresh"], f"10.98.{trial}.1"),
@@ -460,7 +442,7 @@ def test_a_logout_racing_a_refresh_of_the_same_token_lets_only_one_win(user):
 def test_concurrent_registrations_of_one_email_in_two_cases_create_one_user():
     for trial in range(10):
         emails = [f"race{trial}@example.com", f"RACE{trial}@example.com"]
-        responses = _race(
+        responses = race(
             [partial(_register, e, f"10.97.{trial}.{i}") for i, e in enumerate(emails)]
         )
 
@@ -477,7 +459,7 @@ def test_two_users_racing_for_one_email_in_two_cases_leave_one_owner(user, other
     clients = [_client(_pair(user)["access"]), _client(_pair(other_user)["access"])]
     for trial in range(10):
         emails = [f"shared{trial}@example.com", f"Shared{trial}@EXAMPLE.com"]
-        responses = _race(
+        responses = race(
             [
                 partial(client.patch, ME, {"email": email})
                 for client, email in zip(clients, emails, strict=True)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from rest_framework import status
 from rest_framework.test import APIClient
@@ -17,6 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from tests.conftest import bearer
 from tests.factories import TaskFactory
+from tests.races import race
 from todos.models import Task
 
 pytestmark = [
@@ -39,22 +35,6 @@ def _clients(user: User, count: int) -> list[APIClient]:
     return clients
 
 
-def _race(calls: Sequence[Callable[[], Any]]) -> list[Any]:
-    """Run every call in its own thread, all released at once by a barrier."""
-    barrier = threading.Barrier(len(calls), timeout=30)
-
-    def run(call: Callable[[], Any]) -> Any:
-        try:
-            barrier.wait()
-            return call()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(run, call) for call in calls]
-        return [future.result(timeout=60) for future in futures]
-
-
 def test_concurrent_patches_of_different_fields_both_survive(user):
     titler, describer = _clients(user, 2)
     for trial in range(30):
@@ -62,7 +42,7 @@ def test_concurrent_patches_of_different_fields_both_survive(user):
         start = task.version
         url = detail(task.pk)
 
-        responses = _race(
+        responses = race(
             [
                 partial(titler.patch, url, {"title": f"title {trial}"}),
                 partial(describer.patch, url, {"description": f"text {trial}"}),
@@ -89,7 +69,7 @@ def test_concurrent_if_match_patches_with_one_etag_let_exactly_one_win(user):
         task = TaskFactory.create(owner=user, title="original")
         etag = clients[0].get(detail(task.pk))["ETag"]
 
-        responses = _race(
+        responses = race(
             [
                 partial(
                     client.patch,
