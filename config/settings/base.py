@@ -118,6 +118,11 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     # manage.py sets DATABASE_SCHEMA_COMMAND for migrate and friends, which run on
     # the direct URL: fail fast rather than queue behind live traffic for a lock.
     if env_bool("DATABASE_SCHEMA_COMMAND", default=False):
+        if DATABASE_POOLER == "transaction":
+            raise ImproperlyConfigured(
+                "Schema commands cannot run through a transaction pooler (it refuses "
+                "the lock_timeout startup option): set DIRECT_DATABASE_URL."
+            )
         lock_timeout = env_str("DATABASE_MIGRATION_LOCK_TIMEOUT", default="5s")
         _options["options"] = f"-c lock_timeout={lock_timeout}"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -86,3 +86,25 @@ def test_an_unknown_pooler_mode_is_refused(value):
     with pytest.raises(subprocess.CalledProcessError) as excinfo:
         _database(DATABASE_URL=PG_URL, DATABASE_POOLER=value)
     assert "DATABASE_POOLER must be empty or 'transaction'" in excinfo.value.stderr
+
+
+def test_schema_commands_refuse_to_run_through_the_pooler():
+    with pytest.raises(subprocess.CalledProcessError) as excinfo:
+        _database(
+            DATABASE_URL=PG_URL,
+            DATABASE_POOLER="transaction",
+            DATABASE_SCHEMA_COMMAND="true",
+        )
+    assert "set DIRECT_DATABASE_URL" in excinfo.value.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queryset_iterator_works_outside_a_transaction():
+    """Server-side cursors die between transactions behind a transaction pooler.
+
+    In the pooled CI run this fails unless DATABASE_POOLER=transaction turns them off.
+    """
+    from django.contrib.auth.models import Permission
+
+    ids = [p.pk for p in Permission.objects.order_by("pk").iterator(chunk_size=1)]
+    assert len(ids) == Permission.objects.count() > 3
