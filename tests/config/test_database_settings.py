@@ -7,34 +7,21 @@ import os
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.config.probe import ROOT, run_python
+
 PG_URL = "postgres://app@db.example.com:5432/app?sslmode=require"
 
 
 def _database(**env: str) -> dict:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE", "DIRECT_DATABASE"))
-    }
-    clean.update(env)
     code = (
         "import json; from config.settings import test as s; "
         "print(json.dumps(s.DATABASES['default'], default=str))"
     )
-    out = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(out)
+    result = run_python(code, env=env, drop=("DATABASE", "DIRECT_DATABASE"), check=True)
+    return json.loads(result.stdout)
 
 
 def test_postgres_connections_time_out_after_ten_seconds_by_default():

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.config.probe import run_python
 
 
 def _load_settings(module: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "JWT_")) and k != "REDIS_URL"
-    }
-    clean.pop("DATABASE_URL", None)
-    clean.update(env)
     code = f"import importlib; m = importlib.import_module('{module}'); print(m.DEBUG)"
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
+    return run_python(
+        code, env=env, drop=("DJANGO_", "JWT_", "REDIS_URL", "DATABASE_URL")
     )
 
 
@@ -71,15 +55,7 @@ def test_without_database_url_the_project_uses_an_embedded_sqlite_file():
         "from config.settings import local as s; "
         "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'])"
     )
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    out = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = run_python(code, env={}, drop=("DATABASE_URL",), check=True).stdout
     engine, name = out.split()
     assert engine == "django.db.backends.sqlite3"
     assert name.endswith("db.sqlite3")
