@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 STAMP := $(VENV)/.installed
 
-.PHONY: run install test lint format typecheck migrations-check ci demo-password seed clean
+.PHONY: run serve install test lint format typecheck migrations-check ci demo-password seed clean
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ run: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) migrate --no-input
 	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_user
 	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) runserver 127.0.0.1:8000
+
+## Production serving: production settings under gunicorn (config/gunicorn.conf.py).
+## Needs DJANGO_SECRET_KEY, JWT_SIGNING_KEY, DJANGO_ALLOWED_HOSTS and DATABASE_URL.
+serve: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.production $(MANAGE) collectstatic --no-input --verbosity 0
+	DJANGO_SETTINGS_MODULE=config.settings.production exec $(BIN)/gunicorn config.wsgi -c config/gunicorn.conf.py
 
 demo-password: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_user --reset
