@@ -1,5 +1,7 @@
 """Production hardening on top of base; behaviour still comes from the environment."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import env_bool, env_int
 
 from .base import *  # noqa: F403
@@ -12,3 +14,24 @@ SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Database transport ---------------------------------------------------------------
+# A database anywhere but this machine is reached over TLS, or the process refuses to
+# start: sslmode must come with the URL (?sslmode=verify-full on Neon, with
+# sslrootcert=system or a CA file). Local hosts and Unix sockets are exempt.
+_LOCAL_DATABASE_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
+_TLS_SSLMODES = {"require", "verify-ca", "verify-full"}
+_database = DATABASES["default"]
+if _database["ENGINE"] == "django.db.backends.postgresql":
+    _host = str(_database.get("HOST") or "")
+    _sslmode = _database.get("OPTIONS", {}).get("sslmode", "")
+    if (
+        _host not in _LOCAL_DATABASE_HOSTS
+        and not _host.startswith("/")
+        and _sslmode not in _TLS_SSLMODES
+    ):
+        raise ImproperlyConfigured(
+            f"The database host {_host} is not local, so DATABASE_URL must ask for "
+            "TLS: add ?sslmode=verify-full (or require / verify-ca); "
+            f"sslmode is {_sslmode or 'unset'}."
+        )

@@ -84,3 +84,62 @@ def test_env_list_and_required_strings(monkeypatch):
     assert env_list("X_HOSTS") == ["a.example", "b.example"]
     with pytest.raises(ImproperlyConfigured, match="X_MISSING is required"):
         env_str("X_MISSING")
+
+
+_KEYS = {"DJANGO_SECRET_KEY": "x" * 50, "JWT_SIGNING_KEY": "j" * 40}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://app:pw@ep-cool-1-pooler.eu-central-1.aws.neon.tech/taskapi",
+        "postgres://app:pw@db.internal:5432/taskapi?sslmode=prefer",
+        "postgres://app:pw@10.0.0.7/taskapi?sslmode=disable",
+    ],
+)
+def test_production_refuses_a_remote_database_without_tls(url):
+    result = _load_settings("config.settings.production", DATABASE_URL=url, **_KEYS)
+    assert result.returncode != 0
+    assert "must ask for TLS" in result.stderr
+    assert "pw@" not in result.stderr, "the password must not reach the error"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://app:pw@ep-cool-1-pooler.eu-central-1.aws.neon.tech/taskapi"
+        "?sslmode=verify-full&sslrootcert=system",
+        "postgres://app:pw@db.internal/taskapi?sslmode=require",
+        "postgres://postgres@127.0.0.1:5432/taskapi",
+        "postgres://postgres@localhost/taskapi?sslmode=disable",
+    ],
+)
+def test_production_accepts_tls_or_a_local_database(url):
+    result = _load_settings("config.settings.production", DATABASE_URL=url, **_KEYS)
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_reports_nothing_for_a_realistic_production_environment():
+    """``manage.py check --deploy`` passes at warning level with production settings."""
+    code = (
+        "import sys; from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'check', '--deploy', "
+        "'--fail-level', 'WARNING'])"
+    )
+    result = run_python(
+        code,
+        env={
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "DJANGO_SECRET_KEY": "Vq3-" + "k9T_pX2mL7wQ" * 5,
+            "JWT_SIGNING_KEY": "Zr8_" + "bN4sY6cH1dF0" * 4,
+            "DJANGO_ALLOWED_HOSTS": "api.example.com",
+            "DATABASE_URL": "postgres://app:pw@ep-cool-1-pooler.eu-central-1"
+            ".aws.neon.tech/taskapi?sslmode=verify-full&sslrootcert=system",
+            "DATABASE_POOLER": "transaction",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+        },
+        drop=("DJANGO_", "JWT_", "REDIS_URL", "DATABASE_", "DIRECT_DATABASE_URL"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+    assert "WARNINGS" not in result.stdout + result.stderr
