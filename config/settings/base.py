@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.requestlog.RequestLogMiddleware",
     "config.api.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -259,12 +260,32 @@ STORAGES = {
 }
 
 # --- Logging -------------------------------------------------------------------------
+# One JSON object per line on stderr (DJANGO_LOG_FORMAT=plain for people reading a
+# terminal). config/requestlog.py writes one line per request and stamps every record
+# with the request id.
+_LOG_FORMAT = env_str("DJANGO_LOG_FORMAT", default="json")
+if _LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("DJANGO_LOG_FORMAT must be 'json' or 'plain'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.requestlog.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        "json": {"()": "config.requestlog.JsonFormatter"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": _LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    # The request line above replaces Django's own one-line-per-request loggers.
+    "loggers": {
+        "django.server": {"level": "ERROR"},
+    },
 }

@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("DJANGO_DEBUG", "true")
+os.environ.setdefault("DJANGO_LOG_FORMAT", "plain")
 
 from .base import *  # noqa: F403
 
