@@ -57,6 +57,7 @@
 #     eval "$(.ci/pgbouncer.sh [start] [TLS_DIR] [DB])"  # defaults /tmp/taskapi-tls taskapi_tls
 #     # -> DATABASE_URL=postgres://taskapi_tls:...@localhost:6432/DB?sslmode=verify-full&sslrootcert=TLS_DIR/ca.crt
 #     .ci/pgbouncer.sh status
+#     .ci/pgbouncer.sh xacts    # transactions carried so far, all databases
 #     .ci/pgbouncer.sh stop
 #
 # Run it again whenever .ci/tls-postgres.sh has made new certificates (e.g. another
@@ -73,7 +74,7 @@ set -euo pipefail
 
 cmd=start
 case "${1:-}" in
-  start | stop | status) cmd="$1"; shift ;;
+  start | stop | status | xacts) cmd="$1"; shift ;;
 esac
 TLS_DIR="${1:-/tmp/taskapi-tls}"
 DB_NAME="${2:-taskapi_tls}"
@@ -123,6 +124,13 @@ admin() { psql -X -q -At -F '|' -h "$RUN_DIR" -p "$PORT" -U pgbouncer -d pgbounc
 case "$cmd" in
   stop)
     stop_ours
+    exit 0
+    ;;
+  xacts)
+    # Transactions carried so far, summed over every database (CI compares before
+    # and after the pooled test run: the test database is test_<name>).
+    our_pid >/dev/null || die "not running"
+    admin -c 'SHOW STATS' | awk -F'|' '$1 != "pgbouncer" {n += $2} END {print n + 0}'
     exit 0
     ;;
   status)
