@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,26 +58,47 @@ def manage(env: dict[str, str], *args: str) -> None:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], workers: int = 1) -> Iterator[str]:
-    """Run the WSGI app under gunicorn; yield its base URL; stop it afterwards."""
+def gunicorn(
+    env: dict[str, str],
+    workers: int = 1,
+    log: Path | None = None,
+    *,
+    threads: int = 1,
+    production_config: bool = False,
+) -> Iterator[str]:
+    """Run the WSGI app under gunicorn; yield its base URL; stop it afterwards.
+
+    The server's stderr (where the application logs) goes to ``log``, or to an
+    anonymous temporary file: never to a pipe nobody reads, which could fill and stall
+    the server.
+    ``production_config`` loads config/gunicorn.conf.py (what `make serve` runs) and
+    passes ``workers`` and ``threads`` the way production does (WEB_CONCURRENCY,
+    GUNICORN_THREADS); command-line options would override the file.
+    """
+    # Closed in the finally below, once the server has stopped writing to it.
+    sink: IO[bytes] = tempfile.TemporaryFile() if log is None else log.open("w+b")  # noqa: SIM115
     port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi"]
+    if production_config:
+        command += ["--config", str(ROOT / "config" / "gunicorn.conf.py")]
+        env = {
+            **env,
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": str(workers),
+            "GUNICORN_THREADS": str(threads),
+            "GUNICORN_LOG_LEVEL": "warning",
+        }
+    else:
+        command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+        command += ["--log-level", "warning"]
+        if threads != 1:
+            command += ["--threads", str(threads)]
     proc = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
+        command,
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=sink,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -84,7 +109,8 @@ def gunicorn(env: dict[str, str], workers: int = 1) -> Iterator[str]:
                     break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    sink.seek(0)
+                    err = sink.read().decode(errors="replace")
                     raise RuntimeError(f"gunicorn did not start: {err}") from None
                 time.sleep(0.1)
         yield base
@@ -94,6 +120,7 @@ def gunicorn(env: dict[str, str], workers: int = 1) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        sink.close()
 
 
 def request(
@@ -123,3 +150,106 @@ def request(
         except ValueError:
             parsed = raw.decode(errors="replace")
         return err.code, dict(err.headers), parsed
+
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class ScratchPostgres:
+    """A throwaway PostgreSQL server that a test may stop, start and sabotage.
+
+    It runs from a temporary data directory as the ``postgres`` OS user (``initdb``
+    refuses root), listens on 127.0.0.1 only, trusts every local connection and has
+    one application database, ``dbname``. The machine's main cluster is never touched.
+    """
+
+    def __init__(self, root: Path, port: int, dbname: str) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = port
+        self.dbname = dbname
+        self.running = False
+
+    def url(self, dbname: str | None = None) -> str:
+        # sslmode in the URL: a PGSSLMODE meant for the suite's database is ignored.
+        database = dbname or self.dbname
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}?sslmode=disable"
+
+    def _run(self, *args: str) -> None:
+        command = [str(PG_BIN / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)  # noqa: S603
+
+    def init(self) -> None:
+        self._run(
+            "initdb",
+            *("-D", str(self.data), "-U", "postgres", "-A", "trust"),
+            *("-E", "UTF8", "--no-locale", "--no-sync"),
+        )
+
+    def start(self) -> None:
+        """Start the server on ``port``; return once it accepts connections."""
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        log = str(self.root / "server.log")
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start"
+        )
+        self.running = True
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``fast``: roll back open transactions, disconnect all)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        self.running = False
+
+    def connect(self, dbname: str = "postgres") -> psycopg.Connection[Any]:
+        """An administrator's connection, in autocommit mode."""
+        return psycopg.connect(self.url(dbname), autocommit=True, connect_timeout=5)
+
+    def backends(self, spare: Collection[int] = ()) -> list[str | None]:
+        """What each connection to the application database waits for (``Lock``...)."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT wait_event_type FROM pg_stat_activity"
+                " WHERE datname = %s AND backend_type = 'client backend'"
+                " AND pid <> ALL(%s)",
+                [self.dbname, list(spare)],
+            ).fetchall()
+        return [wait for (wait,) in rows]
+
+    def terminate_backends(self, spare: Collection[int] = ()) -> list[str | None]:
+        """Kill every connection to the application database but ``spare`` pids.
+
+        Returns what each killed backend was waiting for when it was killed (``Lock``,
+        ``Client`` when idle, None when running). Each kill waits (up to 5 s) until
+        the backend has exited, so a request that starts afterwards can only meet a
+        dead connection, never a dying one.
+        """
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT wait_event_type, pg_terminate_backend(pid, 5000)"
+                " FROM pg_stat_activity"
+                " WHERE datname = %s AND backend_type = 'client backend'"
+                " AND pid <> ALL(%s)",
+                [self.dbname, list(spare)],
+            ).fetchall()
+        return [wait for wait, killed in rows if killed]
+
+
+@contextmanager
+def scratch_postgres(dbname: str = "app") -> Iterator[ScratchPostgres]:
+    """Initialise and start a scratch server; stop it and delete it afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="pgscratch-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, user="postgres")
+    server = ScratchPostgres(root, free_port(), dbname)
+    try:
+        server.init()
+        server.start()
+        with server.connect() as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        yield server
+    finally:
+        if (server.data / "postmaster.pid").exists():
+            server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
