@@ -50,12 +50,13 @@ def test_local_settings_need_no_environment():
     assert result.stdout.strip() == "True"
 
 
-def test_without_database_url_the_project_uses_an_embedded_sqlite_file():
+@pytest.mark.parametrize("env", [{}, {"DATABASE_URL": ""}], ids=["unset", "empty"])
+def test_without_database_url_the_project_uses_an_embedded_sqlite_file(env):
     code = (
         "from config.settings import local as s; "
         "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'])"
     )
-    out = run_python(code, env={}, drop=("DATABASE_URL",), check=True).stdout
+    out = run_python(code, env=env, drop=("DATABASE_URL",), check=True).stdout
     engine, name = out.split()
     assert engine == "django.db.backends.sqlite3"
     assert name.endswith("db.sqlite3")
