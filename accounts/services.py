@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -88,9 +89,14 @@ def _load_refresh(raw: str) -> tuple[RefreshToken, User]:
         token = RefreshToken(raw)  # type: ignore[arg-type]
     except TokenError as exc:
         raise TokenRejected(str(exc)) from exc
-    user = User.objects.filter(
-        pk=token.get(jwt_settings.USER_ID_CLAIM), is_active=True
-    ).first()
+    except KeyError:  # simplejwt reads the jti for the blacklist before checking it
+        raise TokenRejected("Token has no id") from None
+    try:
+        user = User.objects.filter(
+            pk=token.get(jwt_settings.USER_ID_CLAIM), is_active=True
+        ).first()
+    except ValidationError:  # a user id that is no UUID
+        user = None
     if user is None:
         raise TokenRejected("The account behind this token is gone or inactive.")
     if token.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(

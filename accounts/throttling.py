@@ -28,7 +28,10 @@ class _ScopedEmailThrottle(SimpleRateThrottle):
         email = data.get("email")
         if not isinstance(email, str) or not email.strip():
             return None
-        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+        # surrogatepass: JSON may carry a lone surrogate ("\udc80"), which strict
+        # UTF-8 cannot encode; the serializer refuses it later, with a 400.
+        normalized = email.strip().lower().encode(errors="surrogatepass")
+        digest = hashlib.sha256(normalized).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": digest}
 
 

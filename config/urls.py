@@ -25,5 +25,6 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
 ]
 
+handler400 = "config.api.views.bad_request"
 handler404 = "config.api.views.not_found"
 handler500 = "config.api.views.server_error"

@@ -15,7 +15,8 @@ class RequestBodyLimitMiddleware:
 
     The declared ``Content-Length`` is checked before the body is touched, so a
     10 MB upload costs no memory. Django's own DATA_UPLOAD_MAX_MEMORY_SIZE would
-    raise only once the body is read and answers 400.
+    raise only once the body is read and answers 400. A chunked body, which has no
+    length to check, is refused with 411.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -24,6 +25,12 @@ class RequestBodyLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if is_api_request(request):
+            if "HTTP_TRANSFER_ENCODING" in request.META:
+                # Under WSGI Django reads no body without a Content-Length: a chunked
+                # body would silently count as empty.
+                return problem_response(
+                    411, "Send the body with a Content-Length; chunked is not accepted."
+                )
             declared = request.META.get("CONTENT_LENGTH") or "0"
             try:
                 length = int(declared)

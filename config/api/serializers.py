@@ -8,22 +8,40 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+# An error names at most this many unknown keys (the first ones, sorted).
+MAX_UNKNOWN_NAMED = 20
+
 
 class StrictInputMixin:
     """Refuse request bodies that are not objects or that carry unknown keys.
 
     A typo such as ``due_date`` must not be ignored silently. Read-only fields of
     the representation are known, so echoing a resource back is allowed; they are
-    simply not written.
+    simply not written. A text field takes a JSON string only: DRF would turn
+    ``0`` or ``1.5`` into ``"0"`` and ``"1.5"``.
     """
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
-            known = set(self.fields)  # type: ignore[attr-defined]
-            unknown = sorted(str(key) for key in data if key not in known)
+            fields = self.fields  # type: ignore[attr-defined]
+            unknown = sorted(str(key) for key in data if key not in fields)
             if unknown:
+                # Name a few: a 1 MiB body of tiny keys must not buy a response
+                # several times its size.
                 raise ValidationError(
-                    {key: ["Unknown field."] for key in unknown}, code="unknown_field"
+                    {key: ["Unknown field."] for key in unknown[:MAX_UNKNOWN_NAMED]},
+                    code="unknown_field",
+                )
+            not_text = sorted(
+                key
+                for key, value in data.items()
+                if isinstance(fields[key], serializers.CharField)
+                and not fields[key].read_only
+                and not isinstance(value, str | None)
+            )
+            if not_text:
+                raise ValidationError(
+                    {key: ["Not a valid string."] for key in not_text}, code="invalid"
                 )
         return super().to_internal_value(data)  # type: ignore[misc]
 

@@ -275,39 +275,6 @@ def test_tokens_are_signed_with_their_own_key_not_the_secret_key(user):
         jwt.decode(access, settings.SECRET_KEY, algorithms=["HS256"])
 
 
-def test_a_token_signed_with_the_secret_key_is_refused(user):
-    pair = _pair(user)
-    key = _jwt_setting("SIGNING_KEY")
-    forged_access = jwt.encode(
-        jwt.decode(pair["access"], key, algorithms=["HS256"]),
-        settings.SECRET_KEY,
-        algorithm="HS256",
-    )
-    forged_refresh = jwt.encode(
-        jwt.decode(pair["refresh"], key, algorithms=["HS256"]),
-        settings.SECRET_KEY,
-        algorithm="HS256",
-    )
-
-    _assert_unauthorized(_client(forged_access).get(ME))
-    _assert_unauthorized(_client(forged_access).get(TASKS))
-    _assert_unauthorized(_refresh(forged_refresh))
-    # The genuine pair still works: the forgeries spent nothing.
-    assert _refresh(pair["refresh"]).status_code == status.HTTP_200_OK
-
-
-def test_a_refresh_token_is_not_accepted_as_an_access_token(user):
-    _assert_unauthorized(_client(_pair(user)["refresh"]).get(ME))
-
-
-def test_an_unsigned_token_is_refused(user):
-    payload = jwt.decode(
-        _pair(user)["access"], options={"verify_signature": False}, algorithms=["HS256"]
-    )
-    unsigned = jwt.encode(payload, None, algorithm="none")
-    _assert_unauthorized(_client(unsigned).get(ME))
-
-
 def test_public_endpoints_ignore_a_stale_authorization_header(user):
     stale: dict[str, Any] = {"HTTP_AUTHORIZATION": "Bearer expired.or.garbage"}
     registered = APIClient().post(
@@ -348,44 +315,9 @@ def test_refresh_rotates_each_refresh_token_works_exactly_once(user):
     assert _refresh(response.json()["refresh"]).status_code == status.HTTP_200_OK
 
 
-@pytest.mark.parametrize(
-    "make_raw",
-    [
-        lambda pair: "garbage",
-        lambda pair: "a.b.c",
-        lambda pair: pair["access"],
-        lambda pair: pair["refresh"][:-4] + "AAAA",
-    ],
-    ids=["garbage", "three-dots", "access-as-refresh", "tampered-signature"],
-)
-def test_refresh_with_something_that_is_not_a_valid_refresh_token_is_401(
-    user, make_raw
-):
-    pair = _pair(user)
-    response = _refresh(make_raw(pair))
-
-    _assert_unauthorized(response)
-    assert response.json()["type"] == "urn:taskapi:problem:token-not-valid"
-
-
 def test_refresh_with_a_missing_or_empty_token_is_400():
     assert _errors(APIClient().post(REFRESH, {})) == [("refresh", "required")]
     assert _errors(_refresh("")) == [("refresh", "blank")]
-
-
-def test_refresh_for_a_deactivated_user_is_401(user):
-    raw = _pair(user)["refresh"]
-    user.is_active = False
-    user.save(update_fields=["is_active"])
-
-    _assert_unauthorized(_refresh(raw))
-
-
-def test_refresh_for_a_deleted_user_is_401_not_500(user):
-    raw = _pair(user)["refresh"]
-    user.delete()
-
-    _assert_unauthorized(_refresh(raw))
 
 
 # --- concurrent refreshes (PostgreSQL) ----------------------------------------------
@@ -405,9 +337,13 @@ def _refresh_from(raw: str, address: str) -> Callable[[], Any]:
 
 @pytest.mark.postgres(reason="SQLite serialises writers; the race needs real ones")
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("callers", [2, 10])
-def test_concurrent_refreshes_of_one_token_let_exactly_one_through(user, callers):
-    for trial in range(20):
+@pytest.mark.parametrize(("callers", "trials"), [(2, 20), (50, 10)])
+def test_concurrent_refreshes_of_one_token_let_exactly_one_through(
+    user, callers, trials
+):
+    # 50 callers hold 50 connections at once: through PgBouncer (a pool of 10) most
+    # of them queue for a server connection, and still exactly one wins.
+    for trial in range(trials):
         raw = str(RefreshToken.for_user(user))
         responses = race(
             [_refresh_from(raw, f"10.{callers}.{trial}.{i}") for i in range(callers)]
@@ -416,6 +352,8 @@ def test_concurrent_refreshes_of_one_token_let_exactly_one_through(user, callers
         codes = sorted(r.status_code for r in responses)
         assert codes == [200] + [401] * (callers - 1), f"trial {trial}: {codes}"
         (winner,) = [r for r in responses if r.status_code == status.HTTP_200_OK]
+        for loser in (r for r in responses if r is not winner):
+            assert loser.json()["type"] == "urn:taskapi:problem:token-not-valid"
         again = _refresh(winner.json()["refresh"], REMOTE_ADDR=f"10.99.{trial}.1")
         assert again.status_code == status.HTTP_200_OK, f"trial {trial}"
 
@@ -733,20 +671,6 @@ def test_password_change_requires_authentication():
             {"current_password": DEFAULT_PASSWORD, "new_password": STRONG_PASSWORD},
         )
     )
-
-
-# --- deactivation -------------------------------------------------------------------
-
-
-def test_a_deactivated_user_is_refused_with_a_still_unexpired_access_token(user):
-    client = _client(_pair(user)["access"])
-    assert client.get(TASKS).status_code == status.HTTP_200_OK
-
-    user.is_active = False
-    user.save(update_fields=["is_active"])
-
-    _assert_unauthorized(client.get(TASKS))
-    _assert_unauthorized(client.get(ME))
 
 
 # --- throttling ---------------------------------------------------------------------
