@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve install test lint format typecheck migrations-check ci demo-password seed clean
+.PHONY: run serve install test lint format typecheck migrations-check ci demo-password seed bench stress clean
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,9 +34,19 @@ seed: $(STAMP)
 	$(MANAGE) migrate --no-input
 	$(MANAGE) seed $(SEED_ARGS)
 
+## Load test of `make serve` with wrk against DATABASE_URL (PostgreSQL); seeds 1.1M
+## tasks if needed. Knobs: BENCH_ARGS="--duration 10 --connections 8 --threads 2".
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 ## The whole suite: SQLite by default, the database in DATABASE_URL when it is set.
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The long isolation state machine (about 10,000 steps, four users), on SQLite or
+## the database in DATABASE_URL.
+stress: $(STAMP)
+	STRESS=1 $(BIN)/pytest tests/todos/test_isolation_stateful.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -102,7 +102,7 @@ class RowCompare(Expression):
 
 
 class DatabaseNow(Now):
-    """``Now()`` whose SQLite text has six fractional digits, as Django writes them.
+    """``Now()`` whose SQLite text is what Django writes: six fractional digits.
 
     SQLite keeps datetimes as text and compares them as text: the database's own
     ``...:02.471`` would sort before Django's ``...:02.471000`` for the same instant
@@ -110,4 +110,12 @@ class DatabaseNow(Now):
     """
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW') || '000'", []
+        # Django writes a whole second without a fraction ("...:05"), and so must
+        # the database: "...:05.000000" sorts after "...:05", so the next page after
+        # a row stamped then began with it again. 'NOW' is one instant per statement.
+        return (
+            "CASE WHEN SUBSTR(STRFTIME('%%f', 'NOW'), 4) = '000' "
+            "THEN STRFTIME('%%Y-%%m-%%d %%H:%%M:%%S', 'NOW') "
+            "ELSE STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW') || '000' END",
+            [],
+        )

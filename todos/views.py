@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api.exceptions import PreconditionFailed
+from config.api.serializers import StrictSerializer
 from todos import services
 from todos.filters import StrictFilterBackend, TaskFilter
 from todos.models import Task
@@ -158,6 +159,10 @@ class TaskViewSet(
             services.task_update, task=task, changes=changes, expected_version=expected
         )
 
+    def _refuse_input(self) -> None:
+        """Actions without input take no body or ``{}``; any key is unknown (400)."""
+        StrictSerializer(data=self.request.data).is_valid(raise_exception=True)
+
     def _run(self, change: Callable[..., Task], **kwargs: Any) -> Response:
         with _service_errors():
             task = change(**kwargs)
@@ -185,6 +190,7 @@ class TaskViewSet(
         """Mark the task completed. Completing a completed task changes nothing."""
         task = self.get_object()
         expected = self._check_if_match(task)
+        self._refuse_input()
         return self._run(services.task_complete, task=task, expected_version=expected)
 
     @extend_schema(request=None, parameters=[IF_MATCH], responses={200: TaskSerializer})
@@ -193,4 +199,5 @@ class TaskViewSet(
         """Move a completed task back to pending. Reopening an open task is harmless."""
         task = self.get_object()
         expected = self._check_if_match(task)
+        self._refuse_input()
         return self._run(services.task_reopen, task=task, expected_version=expected)
