@@ -6,10 +6,11 @@ import datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import models
-from django.db.models.functions import Length
+from django.db.models.functions import Length, Upper
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
@@ -155,25 +156,65 @@ class Task(models.Model):
                 violation_error_message="The version must be a positive integer.",
             ),
         ]
+        # Every list page is one owner's rows in the order of one of these indexes,
+        # read from the cursor's position for LIMIT n + 1 rows (todos/pagination.py):
+        # no ordering needs a sort, and a deep page costs what the first does. Each
+        # index also costs every insert and every update (updated_at is indexed, so
+        # no update is HOT), which is why none exists for a query the API does not
+        # run. tests/todos/test_query_plans.py holds the planner to this.
         indexes = [
-            # The default listing: newest first, ties broken by id.
+            # ordering=created_at (the default, newest first) and the created_*
+            # filters; the other filters read it until a page is full.
             models.Index(
                 "owner",
                 models.F("created_at").desc(),
                 models.F("id").desc(),
                 name="todos_task_owner_created_idx",
             ),
+            # The same for open tasks only (?status=pending,in_progress, one of them,
+            # ?overdue=true). A long-lived user's tasks are mostly completed; without
+            # it a list of the few open ones reads past every completed one first.
             models.Index(
-                fields=["owner", "status"], name="todos_task_owner_status_idx"
+                "owner",
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                condition=~models.Q(status=TaskStatus.COMPLETED),
+                name="todos_task_owner_open_idx",
             ),
             # Full rather than partial (due_at IS NOT NULL): ordering=due_at lists the
             # undated tasks too, after the dated ones, and must not sort them.
             models.Index(
                 fields=["owner", "due_at", "id"], name="todos_task_owner_due_idx"
             ),
+            # "What is due next": open tasks by due date (the README's example list).
+            models.Index(
+                fields=["owner", "due_at", "id"],
+                condition=~models.Q(status=TaskStatus.COMPLETED),
+                name="todos_task_owner_open_due_idx",
+            ),
             models.Index(
                 fields=["owner", "updated_at", "id"],
                 name="todos_task_owner_updated_idx",
+            ),
+            models.Index(
+                fields=["owner", "priority", "id"],
+                name="todos_task_owner_priority_idx",
+            ),
+            models.Index(
+                fields=["owner", "title", "id"], name="todos_task_owner_title_idx"
+            ),
+            # ?search= is a case-insensitive substring match, which Django writes as
+            # UPPER(column) LIKE UPPER('%term%'): trigram indexes on exactly those
+            # expressions find a rare term without reading the owner's every task (a
+            # common one is found sooner by reading the created_at index). PostgreSQL
+            # only: migration 0003 creates them nowhere else.
+            GinIndex(
+                OpClass(Upper("title"), name="gin_trgm_ops"),
+                name="todos_task_title_trgm_idx",
+            ),
+            GinIndex(
+                OpClass(Upper("description"), name="gin_trgm_ops"),
+                name="todos_task_desc_trgm_idx",
             ),
         ]
 

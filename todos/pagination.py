@@ -1,14 +1,18 @@
 """Keyset ("cursor") pagination over a validated ordering, stable and index-friendly.
 
 Each page is one query: ``WHERE (key, id) > (last_key, last_id) ORDER BY key, id
-LIMIT n + 1``. Unlike an OFFSET, a deep page costs the same as the first, and rows
-inserted meanwhile neither repeat nor vanish. Cursors are signed, so a tampered
-cursor is a clear 400, never a database error.
+LIMIT n + 1`` (a second one, for the NULLs, where a page of ``due_at`` crosses into
+them). Unlike an OFFSET, a deep page costs the same as the first, and rows
+inserted meanwhile neither repeat nor vanish. Cursors are signed for their user and
+bound to their ordering and filters, so a tampered, foreign or misapplied cursor is a
+clear 400, never a database error.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,6 +31,8 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from todos.expressions import RowCompare
 
 _SALT = "todos.pagination.cursor"
+# Query parameters that move through the list rather than choose its rows.
+_NOT_FILTERS = {"cursor", "page_size", "ordering"}
 
 
 @dataclass(frozen=True)
@@ -106,11 +112,14 @@ class TaskCursorPagination(BasePagination):
         position = self._position(request)
         reverse = bool(position and position["r"])
 
-        rows = queryset
-        if position is not None:
-            rows = rows.filter(self._after(position, reverse))
-        rows = rows.order_by(*self.key.order_by(reverse=reverse))
-        page = list(rows[: size + 1])
+        order = self.key.order_by(reverse=reverse)
+        ranges = [Q()] if position is None else self._after(position, reverse)
+        page: list[Any] = []
+        for after in ranges:
+            rows = queryset.filter(after).order_by(*order)
+            page.extend(rows[: size + 1 - len(page)])
+            if len(page) > size:
+                break
         has_more = len(page) > size
         page = page[:size]
         if reverse:
@@ -156,16 +165,11 @@ class TaskCursorPagination(BasePagination):
             {self.cursor_query_param: ["Invalid cursor."]}, code="invalid_cursor"
         )
         try:
-            payload = signing.loads(raw, salt=_SALT)
+            payload = signing.loads(raw, salt=self._salt())
             if payload["o"] != self.ordering_name:
-                raise ValidationError(
-                    {
-                        self.cursor_query_param: [
-                            "This cursor belongs to another ordering."
-                        ]
-                    },
-                    code="invalid_cursor",
-                )
+                raise self._mismatch("This cursor belongs to another ordering.")
+            if payload["f"] != self._filters():
+                raise self._mismatch("This cursor belongs to other filters.")
             return {
                 "v": _decode_value(self.key.column, payload["v"]),
                 "i": uuid.UUID(payload["i"]),
@@ -176,37 +180,62 @@ class TaskCursorPagination(BasePagination):
         except (signing.BadSignature, KeyError, TypeError, ValueError):
             raise error from None
 
+    def _mismatch(self, message: str) -> ValidationError:
+        return ValidationError(
+            {self.cursor_query_param: [message]}, code="invalid_cursor"
+        )
+
+    def _salt(self) -> str:
+        # Signed per user: another user's cursor fails like a tampered one.
+        return f"{_SALT}:{self.request.user.pk}"
+
+    def _filters(self) -> str:
+        """A digest of the filter parameters: a cursor continues only its own list."""
+        params = sorted(
+            (name, value)
+            for name, values in self.request.query_params.lists()
+            if name not in _NOT_FILTERS
+            for value in values
+        )
+        return hashlib.sha256(json.dumps(params).encode()).hexdigest()[:16]
+
     # --- keyset ----------------------------------------------------------------------
 
-    def _after(self, position: dict[str, Any], reverse: bool) -> Q:
-        """Rows strictly after ``position`` in the direction being read."""
+    def _after(self, position: dict[str, Any], reverse: bool) -> list[Q]:
+        """Rows strictly after ``position`` in the direction being read.
+
+        One condition per contiguous stretch of the ``(owner, key, id)`` index, in
+        reading order; the page reads them one after the other until it is full. A
+        nullable key has two stretches, the dated rows and the NULLs (which count as
+        larger than every value): one ``... OR key IS NULL`` would make PostgreSQL
+        filter the owner's rows from the start of the index instead of seeking to the
+        position, so a deep page would cost as much as reading up to it.
+        """
         key = self.key
         forward_desc = key.descending != reverse
         value, last_id = position["v"], position["i"]
         op = "<" if forward_desc else ">"
         if not key.nullable:
-            return Q(RowCompare((key.column, "id"), op, (value, last_id)))
-        # NULL counts as the largest value.
+            return [Q(RowCompare((key.column, "id"), op, (value, last_id)))]
+        is_null = Q(**{f"{key.column}__isnull": True})
+        not_null = Q(**{f"{key.column}__isnull": False})
         if value is None:
-            same_null_tail = Q(**{f"{key.column}__isnull": True}) & Q(
-                **{"id__lt" if forward_desc else "id__gt": last_id}
-            )
-            if forward_desc:
-                return same_null_tail | Q(**{f"{key.column}__isnull": False})
-            return same_null_tail
-        beyond = Q(RowCompare((key.column, "id"), op, (value, last_id)))
-        if forward_desc:
-            return beyond & Q(**{f"{key.column}__isnull": False})
-        return beyond | Q(**{f"{key.column}__isnull": True})
+            null_tail = is_null & Q(**{"id__lt" if forward_desc else "id__gt": last_id})
+            # Descending, the NULLs come first and every dated row follows them.
+            return [null_tail, not_null] if forward_desc else [null_tail]
+        beyond = Q(RowCompare((key.column, "id"), op, (value, last_id))) & not_null
+        # Ascending, the NULLs follow the last dated row.
+        return [beyond] if forward_desc else [beyond, is_null]
 
     def _cursor(self, row: Any, reverse: bool) -> str:
         payload = {
             "o": self.ordering_name,
+            "f": self._filters(),
             "v": _encode_value(getattr(row, self.key.column)),
             "i": str(row.pk),
             "r": reverse,
         }
-        return signing.dumps(payload, salt=_SALT, compress=True)
+        return signing.dumps(payload, salt=self._salt(), compress=True)
 
     def _link(self, row: Any, reverse: bool) -> str:
         url = self.request.build_absolute_uri()

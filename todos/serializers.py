@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from config.api.serializers import StrictInputMixin
@@ -54,6 +56,34 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
             "updated_at",
         ]
         read_only_fields = ["id", "completed_at", "created_at", "updated_at"]
+
+    def to_representation(self, instance: Task) -> dict[str, Any]:
+        """The document ModelSerializer makes from the fields above, made directly.
+
+        The generic path walks nine field objects per task, which for a page of 50
+        was a quarter of a list request's CPU. tests/todos/test_serializers.py holds
+        this to the generic output.
+        """
+        zone = timezone.get_current_timezone()
+        return {
+            "id": str(instance.id),
+            "title": str(instance.title),
+            "description": str(instance.description),
+            "status": str(instance.status),
+            "priority": NAME_BY_PRIORITY[int(instance.priority)],
+            "due_at": _rfc3339(instance.due_at, zone),
+            "completed_at": _rfc3339(instance.completed_at, zone),
+            "created_at": _rfc3339(instance.created_at, zone),
+            "updated_at": _rfc3339(instance.updated_at, zone),
+        }
+
+
+def _rfc3339(value: datetime.datetime | None, zone: datetime.tzinfo) -> str | None:
+    """As DRF's DateTimeField writes it: ISO 8601 in ``zone``, UTC as ``Z``."""
+    if value is None:
+        return None
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 # What PUT writes when a field is left out: a full replacement resets it.

@@ -21,6 +21,7 @@ from todos.management.commands.seed import (
     HEAVY_USER_EMAIL,
     Progress,
     copy_tasks,
+    scale_user_email,
     seed_user_email,
     seed_users,
 )
@@ -77,6 +78,37 @@ def test_heavy_tasks_adds_one_user_with_that_many_tasks():
     assert seed_users().count() == 3
     assert _seed_tasks().count() == 2 * 5 + 120
     assert "Seeded 3 users and 130 tasks" in out
+
+
+def test_scale_users_get_exactly_the_listed_numbers_of_tasks():
+    out, _ = _seed("--scale-users", "5,40,0", users=1, tasks_per_user=2, heavy_tasks=3)
+
+    counts = {
+        email: User.objects.get(email=email).tasks.count()
+        for email in (scale_user_email(5), scale_user_email(40), scale_user_email(0))
+    }
+    assert counts == {
+        "scale-5@seed.example.com": 5,
+        "scale-40@seed.example.com": 40,
+        "scale-0@seed.example.com": 0,
+    }
+    assert User.objects.get(email=HEAVY_USER_EMAIL).tasks.count() == 3
+    assert "Seeded 5 users and 50 tasks" in out
+
+
+def test_a_scale_users_tasks_do_not_depend_on_the_other_sizes():
+    _seed("--scale-users", "30", users=0, seed=4)
+    alone = _snapshot()
+    _seed("--scale-users", "10,30", users=2, tasks_per_user=3, seed=4, reset=True)
+
+    assert _snapshot()[scale_user_email(30)] == alone[scale_user_email(30)]
+
+
+@pytest.mark.parametrize("sizes", ["10,10", "10,-1", "ten"])
+def test_repeated_or_invalid_scale_sizes_are_refused(sizes):
+    with pytest.raises(CommandError, match="scale-users"):
+        _seed("--scale-users", sizes)
+    assert not seed_users().exists()
 
 
 def test_the_defaults_are_ten_users_with_a_hundred_tasks_each():

@@ -3,12 +3,15 @@
 ``manage.py seed`` creates ``--users`` accounts (``seed-user-00001@seed.example.com``
 and so on), each with ``--tasks-per-user`` tasks, plus an optional
 ``heavy@seed.example.com`` with ``--heavy-tasks`` tasks for trying the API on one
-large list. All of them share the password given by ``--password``. The same
-``--seed`` gives every user position the same titles, descriptions, statuses and
-priorities; timestamps are relative to the time of the run, ids are fresh UUIDv7s.
+large list, and optional ``scale-<N>@seed.example.com`` users with exactly N tasks
+each (``--scale-users 1000,10000``) for comparing list costs across sizes. All of them
+share the password given by ``--password``. The same ``--seed`` gives every user
+position the same titles, descriptions, statuses and priorities; timestamps are
+relative to the time of the run, ids are fresh UUIDv7s.
 
-On PostgreSQL the tasks are streamed with ``COPY`` (a million in well under a minute);
-elsewhere they go through ``bulk_create``. Everything is written in one transaction.
+On PostgreSQL the tasks are streamed with ``COPY`` (a million in a few minutes, most
+of it spent keeping the trigram search indexes up to date); elsewhere they go through
+``bulk_create``. Everything is written in one transaction.
 """
 
 from __future__ import annotations
@@ -110,6 +113,11 @@ def seed_user_email(position: int) -> str:
     return f"seed-user-{position:05d}@{SEED_EMAIL_DOMAIN}"
 
 
+def scale_user_email(size: int) -> str:
+    """The email of the ``--scale-users`` user with ``size`` tasks."""
+    return f"scale-{size}@{SEED_EMAIL_DOMAIN}"
+
+
 def seed_users() -> QuerySet[User]:
     """Every user a seed run made: the email ends in ``@seed.example.com``."""
     return User.objects.filter(email__iendswith=f"@{SEED_EMAIL_DOMAIN}")
@@ -130,6 +138,13 @@ def _positive_int(text: str) -> int:
     if value == 0:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _distinct_sizes(text: str) -> list[int]:
+    sizes = [_non_negative_int(item.strip()) for item in text.split(",") if item]
+    if len(set(sizes)) != len(sizes):
+        raise argparse.ArgumentTypeError("each size may appear once")
+    return sizes
 
 
 class TaskGenerator:
@@ -391,6 +406,16 @@ class Command(BaseCommand):
             help=f"Also create {HEAVY_USER_EMAIL} with this many tasks. Default: 0.",
         )
         parser.add_argument(
+            "--scale-users",
+            type=_distinct_sizes,
+            default=[],
+            metavar="N,N,...",
+            help=(
+                f"Also create scale-N@{SEED_EMAIL_DOMAIN} with exactly N tasks, for "
+                "each N in the comma-separated list. Default: none."
+            ),
+        )
+        parser.add_argument(
             "--password",
             default=DEFAULT_PASSWORD,
             help=f"The password of every seed user. Default: {DEFAULT_PASSWORD}.",
@@ -420,6 +445,7 @@ class Command(BaseCommand):
         users: int = options["users"]
         per_user: int = options["tasks_per_user"]
         heavy: int = options["heavy_tasks"]
+        scale: list[int] = options["scale_users"]
         batch_size: int = options["batch_size"]
 
         existing = seed_users().count()
@@ -433,7 +459,7 @@ class Command(BaseCommand):
         now = int(timezone.now().timestamp())
         generator = TaskGenerator(seed=options["seed"], now=now)
         password = make_password(options["password"])
-        total = users * per_user + heavy
+        total = users * per_user + heavy + sum(scale)
 
         # One transaction: a failed or interrupted run leaves the previous data.
         with transaction.atomic():
@@ -446,8 +472,10 @@ class Command(BaseCommand):
                 )
             progress = Progress(None if options["quiet"] else self.stderr, total)
             started = progress.started
-            owners = self._create_users(users, heavy, password, generator, now)
-            rows = self._rows(owners, per_user, heavy, generator)
+            owners = self._create_users(
+                [per_user] * users, heavy, scale, password, generator, now
+            )
+            rows = self._rows(owners, generator)
             if connection.vendor == "postgresql":
                 copy_tasks(rows, batch_size=batch_size, progress=progress)
             else:
@@ -474,47 +502,39 @@ class Command(BaseCommand):
 
     def _create_users(
         self,
-        count: int,
+        counts: list[int],
         heavy: int,
+        scale: list[int],
         password: str,
         generator: TaskGenerator,
         now: int,
-    ) -> list[tuple[User, random.Random]]:
+    ) -> list[tuple[User, random.Random, int]]:
+        """The users, each with its task generator and how many tasks it gets."""
         joined = _utc(now - YEAR - 30 * DAY)
-        owners = [
-            (
-                User(
-                    email=seed_user_email(position),
-                    name=f"Seed User {position:05d}",
-                    password=password,
-                    date_joined=joined,
-                ),
-                generator.rng_for(position),
-            )
-            for position in range(1, count + 1)
+        plan: list[tuple[str, str, int | str, int]] = [
+            (seed_user_email(position), f"Seed User {position:05d}", position, count)
+            for position, count in enumerate(counts, start=1)
         ]
         if heavy:
-            owners.append(
-                (
-                    User(
-                        email=HEAVY_USER_EMAIL,
-                        name="Heavy Seed User",
-                        password=password,
-                        date_joined=joined,
-                    ),
-                    generator.rng_for("heavy"),
-                )
+            plan.append((HEAVY_USER_EMAIL, "Heavy Seed User", "heavy", heavy))
+        plan += [
+            (scale_user_email(size), f"Scale Seed User {size:,}", f"scale-{size}", size)
+            for size in scale
+        ]
+        owners = [
+            (
+                User(email=email, name=name, password=password, date_joined=joined),
+                generator.rng_for(position),
+                count,
             )
-        User.objects.bulk_create([user for user, _ in owners], batch_size=1_000)
+            for email, name, position, count in plan
+        ]
+        User.objects.bulk_create([user for user, _, _ in owners], batch_size=1_000)
         return owners
 
     @staticmethod
     def _rows(
-        owners: list[tuple[User, random.Random]],
-        per_user: int,
-        heavy: int,
-        generator: TaskGenerator,
+        owners: list[tuple[User, random.Random, int]], generator: TaskGenerator
     ) -> Iterator[Row]:
-        for user, rng in owners:
-            count = heavy if user.email == HEAVY_USER_EMAIL else per_user
+        for user, rng, count in owners:
             yield from generator.tasks(user.pk, count, rng)

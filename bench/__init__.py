@@ -1,0 +1,1 @@
+"""``make bench``: the production server under a real HTTP load generator."""

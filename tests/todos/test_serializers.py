@@ -1,0 +1,67 @@
+"""TaskSerializer's hand-built representation is DRF's generic one, exactly."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+from django.utils import timezone
+from rest_framework import serializers
+
+from tests.factories import TaskFactory
+from todos import services
+from todos.models import Task
+from todos.serializers import TaskSerializer
+
+pytestmark = pytest.mark.django_db
+
+BERLIN = datetime.timezone(datetime.timedelta(hours=2))
+
+
+def _generic(task: Task) -> dict:
+    serializer = TaskSerializer(task)
+    return dict(serializers.ModelSerializer.to_representation(serializer, task))
+
+
+def _tasks(user) -> list[Task]:
+    plain = TaskFactory.create(owner=user, description="")
+    dated = TaskFactory.create(
+        owner=user,
+        title="Dated",
+        priority=Task.Priority.URGENT,
+        due_at=datetime.datetime(2031, 1, 31, 17, 0, 0, 123456, tzinfo=BERLIN),
+    )
+    done = services.task_complete(task=TaskFactory.create(owner=user))
+    started = services.task_update(
+        task=TaskFactory.create(owner=user),
+        changes={"status": Task.Status.IN_PROGRESS, "priority": Task.Priority.LOW},
+    )
+    fresh = services.task_create(owner=user, title="New", status=Task.Status.COMPLETED)
+    stored = list(Task.objects.filter(owner=user))
+    return [plain, dated, done, started, fresh, *stored]
+
+
+def test_the_representation_matches_the_generic_one_field_for_field(user):
+    for task in _tasks(user):
+        data = TaskSerializer(task).data
+
+        assert data == _generic(task)
+        assert list(data) == list(_generic(task))
+        assert json.dumps(data) == json.dumps(_generic(task))
+
+
+def test_it_matches_in_another_current_time_zone_too(user):
+    tasks = _tasks(user)
+    with timezone.override("America/New_York"):
+        for task in tasks:
+            assert TaskSerializer(task).data == _generic(task)
+            assert TaskSerializer(task).data["created_at"][-6:] in {"-05:00", "-04:00"}
+
+
+def test_utc_times_end_in_z(user):
+    task = TaskFactory.create(
+        owner=user, due_at=datetime.datetime(2031, 1, 31, 17, 0, tzinfo=datetime.UTC)
+    )
+
+    assert TaskSerializer(task).data["due_at"] == "2031-01-31T17:00:00Z"
