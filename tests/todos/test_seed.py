@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from tests.factories import TaskFactory, UserFactory
 from todos.ids import uuid7
+from todos.management.commands import seed as seed_command
 from todos.management.commands.seed import (
     HEAVY_USER_EMAIL,
     Progress,
@@ -366,3 +367,33 @@ def test_copy_round_trips_special_characters_and_timestamps():
     assert task.completed_at == datetime.datetime.fromtimestamp(done, tz=utc)
     assert task.created_at == datetime.datetime.fromtimestamp(created, tz=utc)
     assert task.updated_at == datetime.datetime.fromtimestamp(updated, tz=utc)
+
+
+def _task_indexes() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'todos_task'"
+        )
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
+def test_a_big_load_drops_the_indexes_and_builds_the_same_ones_after(monkeypatch):
+    monkeypatch.setattr(seed_command, "BULK_INDEX_THRESHOLD", 50)
+    before = _task_indexes()
+    with CaptureQueriesContext(connection) as queries:
+        _seed(users=2, tasks_per_user=40)
+
+    assert _seed_tasks().count() == 80
+    assert _task_indexes() == before
+    dropped = [q["sql"] for q in queries if q["sql"].startswith("DROP INDEX")]
+    assert len(dropped) == len(before) - 1  # all but the primary key
+
+
+@pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
+def test_a_load_smaller_than_the_threshold_keeps_the_indexes(monkeypatch):
+    with CaptureQueriesContext(connection) as queries:
+        _seed(users=2, tasks_per_user=40)
+
+    assert _seed_tasks().count() == 80
+    assert not [q for q in queries if q["sql"].startswith("DROP INDEX")]
