@@ -28,12 +28,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_NOT_INHERITED = ("DJANGO_", "API_", "JWT_", "DATABASE_", "DIRECT_DATABASE_")
+
+
 def server_env(**overrides: str) -> dict[str, str]:
-    """Production settings with test secrets, plain HTTP and no inherited DB URL."""
+    """Production settings with test secrets, plain HTTP and no inherited database.
+
+    Nothing about the database is inherited (URL, DIRECT_DATABASE_URL, the pooler
+    switch): ``manage.py migrate`` would otherwise migrate the suite's
+    DIRECT_DATABASE_URL instead of the server's database. Callers pass what they need.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "API_", "JWT_")) and k != "DATABASE_URL"
+        if not k.startswith(
+            ("DJANGO_", "API_", "JWT_", "DATABASE_", "DIRECT_DATABASE_")
+        )
     }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.production",

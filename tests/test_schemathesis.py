@@ -100,16 +100,26 @@ ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
 REJECTED = ["400", "401", "403", "404", "405", "406", "409", "412", "415", "422"]
 REJECTED += ["428", "429", "5xx"]
 
-# Field errors that no schema can rule out: the value must match a secret, a token
+# Field errors that a schema cannot rule out: the value must match a secret, a token
 # or cursor that the server issued, the server's state, or the password policy of
-# AUTH_PASSWORD_VALIDATORS. A schema-valid request refused for these alone is not a
-# schema inaccuracy; refused for anything else, it still fails
+# AUTH_PASSWORD_VALIDATORS; or a date-time, valid as RFC 3339 text, is an instant
+# outside years 1-9999 once in UTC ("0001-01-01T00:00:00+03:00"), which the
+# date-time format cannot bound. A schema-valid request refused for these alone is
+# not a schema inaccuracy; refused for anything else, it fails
 # positive_data_acceptance.
 _PASSWORD_POLICY = (
     "password_too_short",
     "password_too_common",
     "password_too_similar",
     "password_entirely_numeric",
+)
+_DATE_TIMES = (
+    "due_at",
+    "due_before",
+    "due_after",
+    "created_after",
+    "created_before",
+    "updated_after",
 )
 UNKNOWABLE_ERRORS = {
     ("cursor", "invalid_cursor"),
@@ -119,6 +129,7 @@ UNKNOWABLE_ERRORS = {
     ("email", "unique"),
     *(("password", code) for code in _PASSWORD_POLICY),
     *(("new_password", code) for code in _PASSWORD_POLICY),
+    *((name, "overflow") for name in _DATE_TIMES),
 }
 
 
@@ -254,6 +265,8 @@ def live_api(
     generous = "100000/min"
     env = server_env(
         DATABASE_URL=database_url,
+        # Through PgBouncer the server must know it talks to a pooler, as the suite.
+        DATABASE_POOLER=os.environ.get("DATABASE_POOLER", "") if shared else "",
         # Throttle counters in Redis: the test database has no cache table (the
         # test settings count in memory). None of them ever trips.
         REDIS_URL=REDIS_URL,
