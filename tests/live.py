@@ -263,3 +263,21 @@ def scratch_postgres(dbname: str = "app") -> Iterator[ScratchPostgres]:
         if (server.data / "postmaster.pid").exists():
             server.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def signed_in_server(directory: Path) -> Iterator[tuple[str, int, str]]:
+    """A server on a fresh SQLite file in ``directory`` with one user signed in.
+
+    Yields the host, the port and that user's access token.
+    """
+    env = server_env(DATABASE_URL=f"sqlite:///{directory / 'live.sqlite3'}")
+    manage(env, "migrate", "--no-input")
+    with gunicorn(env) as base:
+        account = {"email": "live@example.com", "password": "Quite-long-pass-42"}
+        code, _, body = request("POST", f"{base}/api/v1/auth/register/", account)
+        assert code == 201, body
+        code, _, body = request("POST", f"{base}/api/v1/auth/token/", account)
+        assert code == 200, body
+        host, port = base.removeprefix("http://").split(":")
+        yield host, int(port), body["access"]

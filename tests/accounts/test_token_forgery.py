@@ -36,7 +36,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from accounts import services
 from accounts.models import User
 from tests.factories import DEFAULT_PASSWORD
-from tests.live import gunicorn, manage, request, server_env
+from tests.live import signed_in_server
 
 pytestmark = pytest.mark.django_db
 
@@ -572,17 +572,8 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    database = tmp_path_factory.mktemp("forgery") / "live.sqlite3"
-    env = server_env(DATABASE_URL=f"sqlite:///{database}")
-    manage(env, "migrate", "--no-input")
-    with gunicorn(env) as base:
-        account = {"email": "live@example.com", "password": "Quite-long-pass-42"}
-        code, _, body = request("POST", f"{base}/api/v1/auth/register/", account)
-        assert code == status.HTTP_201_CREATED, body
-        code, _, body = request("POST", f"{base}/api/v1/auth/token/", account)
-        assert code == status.HTTP_200_OK, body
-        host, port = base.removeprefix("http://").split(":")
-        yield Live(host=host, port=int(port), access=body["access"])
+    with signed_in_server(tmp_path_factory.mktemp("forgery")) as (host, port, access):
+        yield Live(host=host, port=port, access=access)
 
 
 def test_two_authorization_headers_on_a_real_server_are_401(live):

@@ -36,7 +36,7 @@ from rest_framework_simplejwt.token_blacklist.models import (
 from accounts.models import User
 from tests.conftest import bearer
 from tests.factories import TaskFactory
-from tests.live import gunicorn, manage, request, server_env
+from tests.live import request, signed_in_server
 from todos.models import Task
 
 pytestmark = pytest.mark.django_db
@@ -587,17 +587,8 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    database = tmp_path_factory.mktemp("abuse") / "live.sqlite3"
-    env = server_env(DATABASE_URL=f"sqlite:///{database}")
-    manage(env, "migrate", "--no-input")
-    with gunicorn(env) as base:
-        account = {"email": "live@example.com", "password": "Quite-long-pass-42"}
-        code, _, body = request("POST", f"{base}/api/v1/auth/register/", account)
-        assert code == status.HTTP_201_CREATED, body
-        code, _, body = request("POST", f"{base}/api/v1/auth/token/", account)
-        assert code == status.HTTP_200_OK, body
-        host, port = base.removeprefix("http://").split(":")
-        yield Live(host=host, port=int(port), access=body["access"])
+    with signed_in_server(tmp_path_factory.mktemp("abuse")) as (host, port, access):
+        yield Live(host=host, port=port, access=access)
 
 
 def _chunked(document: dict[str, Any]) -> Callable[[http.client.HTTPConnection], None]:
