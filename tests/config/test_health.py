@@ -1,21 +1,39 @@
-"""Health probes, and what API callers see while the database is unreachable."""
+"""Health probes, and how they answer while the database is unreachable."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import Client
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def database_down(monkeypatch):
-    def refuse(*args, **kwargs):
+@contextmanager
+def unreachable_database() -> Iterator[None]:
+    """Every attempt to reach the database fails as a refused connection does.
+
+    Django goes through ``ensure_connection()`` before any statement (cursors,
+    savepoints, autocommit changes); when the server is gone, connecting raises
+    ``OperationalError``, and so does this patch, even on an already open connection.
+    """
+
+    def refuse(self: BaseDatabaseWrapper) -> None:
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(BaseDatabaseWrapper, "cursor", refuse)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseDatabaseWrapper, "ensure_connection", refuse)
+        yield
+
+
+@pytest.fixture
+def database_down() -> Iterator[None]:
+    with unreachable_database():
+        yield
 
 
 def test_healthz_answers_without_touching_the_database(
@@ -28,7 +46,9 @@ def test_healthz_answers_without_touching_the_database(
 
 
 def test_healthz_answers_while_the_database_is_down(client: Client, database_down):
-    assert client.get("/healthz").status_code == 200
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
 
 
 def test_readyz_makes_one_round_trip(client: Client, django_assert_num_queries):
@@ -43,13 +63,14 @@ def test_readyz_is_503_while_the_database_is_down(client: Client, database_down)
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert response["Content-Type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "urn:taskapi:problem:service-unavailable",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "The database is unavailable.",
+    }
 
 
-def test_api_requests_get_503_with_retry_after_while_the_database_is_down(
-    auth_client, database_down
-):
-    response = auth_client.get("/api/v1/tasks/")
-    assert response.status_code == 503
-    assert response["Retry-After"] == "5"
-    assert response["Content-Type"] == "application/problem+json"
-    assert response.json()["detail"] == "The database is unavailable; retry shortly."
+def test_the_outage_helper_makes_every_statement_fail(database_down):
+    with pytest.raises(OperationalError), connection.cursor():
+        pass

@@ -1,0 +1,95 @@
+"""Every API route while the database is unreachable: 503 problem+json, retry later.
+
+Driven by the route table of tests/test_routes.py, which must name every route the
+URLconf serves, so a new route is covered here as soon as it is in that table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rest_framework import status
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from tests.config.test_health import unreachable_database
+from tests.factories import TaskFactory, UserFactory
+from tests.test_routes import ROUTES, Row, World
+
+pytestmark = pytest.mark.django_db
+
+# The OpenAPI schema and the two documentation pages are built from code alone: they
+# keep answering during an outage, like /healthz.
+NO_DATABASE = {("schema", "GET"), ("docs", "GET"), ("redoc", "GET")}
+
+UNAVAILABLE = {
+    "type": "urn:taskapi:problem:database-unavailable",
+    "title": "Service Unavailable",
+    "status": 503,
+    "detail": "The database is unavailable; retry shortly.",
+}
+
+
+@pytest.fixture
+def world() -> World:
+    owner = UserFactory.create()
+    return World(
+        owner=owner, other=UserFactory.create(), task=TaskFactory.create(owner=owner)
+    )
+
+
+def _rows(*, needs_database: bool) -> list[Any]:
+    return [
+        pytest.param(key, row, id=f"{key[1]} {key[0]}")
+        for key, row in ROUTES.items()
+        if (key not in NO_DATABASE) is needs_database
+    ]
+
+
+def _call_during_outage(world: World, key: tuple[str, str], row: Row) -> Any:
+    """Call the route as its usual caller would, with the database gone."""
+    # Built first: some bodies (a refresh token) are written to the database.
+    url, body = row.request(world)
+    client = APIClient()
+    if row.kind != "public":
+        client.credentials(
+            HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(world.owner)}"
+        )
+    with unreachable_database():
+        return getattr(client, key[1].lower())(url, body, format="json")
+
+
+def test_the_routes_that_need_no_database_are_public_rows_of_the_table():
+    assert set(ROUTES) >= NO_DATABASE
+    assert {ROUTES[key].kind for key in NO_DATABASE} == {"public"}
+
+
+@pytest.mark.parametrize(("key", "row"), _rows(needs_database=True))
+def test_every_route_answers_503_problem_json_while_the_database_is_down(
+    world, key, row
+):
+    response = _call_during_outage(world, key, row)
+    assert response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["Retry-After"] == "5"
+    assert response.json() == UNAVAILABLE
+    assert b"Traceback" not in response.content
+    assert b"<" not in response.content
+
+
+@pytest.mark.parametrize(("key", "row"), _rows(needs_database=False))
+def test_the_schema_and_docs_still_answer_while_the_database_is_down(world, key, row):
+    response = _call_during_outage(world, key, row)
+    assert response.status_code == row.ok
+
+
+def test_healthz_is_200_and_readyz_503_during_the_same_outage(client):
+    with unreachable_database():
+        live = client.get("/healthz")
+        ready = client.get("/readyz")
+    assert (live.status_code, ready.status_code) == (200, 503)
+    assert live.json() == {"status": "ok"}
+    assert ready["Content-Type"] == "application/problem+json"
+    assert ready["Retry-After"] == "5"
+    assert ready.json()["status"] == 503
