@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from tests.config.probe import ROOT, run_python
+from tests.live import server_env
 
 PG_URL = "postgres://app@db.example.com:5432/app?sslmode=require"
 
@@ -95,3 +102,109 @@ def test_queryset_iterator_works_outside_a_transaction():
 
     ids = [p.pk for p in Permission.objects.order_by("pk").iterator(chunk_size=1)]
     assert len(ids) == Permission.objects.count() > 3
+
+
+# --- manage.py migrate against a real PostgreSQL, the way operators run it ----------
+
+# The application's URL in these runs: unreachable, and named as a pooler. A migrate
+# that used it, or kept the pooler switch, would fail before touching any table.
+UNREACHABLE_POOLER_URL = "postgres://nobody@127.0.0.1:1/pooler?connect_timeout=1"
+
+
+def _server_url(dbname: str) -> str:
+    """The suite's PostgreSQL server (its direct URL if there is one), on ``dbname``."""
+    url = os.environ.get("DIRECT_DATABASE_URL") or os.environ["DATABASE_URL"]
+    return urlsplit(url)._replace(path=f"/{dbname}").geturl()
+
+
+@pytest.fixture
+def scratch_database() -> Iterator[str]:
+    """A new, empty database on the suite's server; its URL. Dropped afterwards."""
+    name = f"scratch_migrate_{secrets.token_hex(4)}"
+    with psycopg.connect(_server_url("postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _server_url(name)
+    finally:
+        with psycopg.connect(_server_url("postgres"), autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)
+                )
+            )
+
+
+def _migrate(direct_url: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``manage.py migrate`` with production settings, a pooled URL and a direct one."""
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "migrate", "--no-input", *args],
+        cwd=ROOT,
+        env=server_env(
+            DATABASE_URL=UNREACHABLE_POOLER_URL,
+            DATABASE_POOLER="transaction",
+            DIRECT_DATABASE_URL=direct_url,
+            **env,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def _applied(url: str, app: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT name FROM django_migrations WHERE app = %s", [app]
+        ).fetchall()
+    return {name for (name,) in rows}
+
+
+def _migrate_while_the_table_is_locked(
+    url: str, **env: str
+) -> tuple[subprocess.CompletedProcess, float]:
+    """Migrate todos to the end while another session holds todos_task exclusively.
+
+    The last todos migration indexes todos_task, so it must wait for the lock. The
+    subprocess is bounded; if it were still waiting, ``subprocess.run`` kills it
+    before the lock is released, so it cannot go on to apply anything.
+    """
+    with psycopg.connect(url) as holder:
+        holder.execute("LOCK TABLE todos_task IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        result = _migrate(url, "todos", **env)
+        elapsed = time.monotonic() - started
+        holder.rollback()
+    return result, elapsed
+
+
+@pytest.mark.postgres(reason="the scratch database lives on the suite's PostgreSQL")
+def test_migrate_runs_on_the_direct_url_without_the_pooler_switch(scratch_database):
+    result = _migrate(scratch_database)
+    assert result.returncode == 0, result.stderr
+    assert "0003_task_ordering_and_search_indexes" in _applied(
+        scratch_database, "todos"
+    )
+
+
+@pytest.mark.postgres(reason="lock_timeout and table locks are PostgreSQL's")
+@pytest.mark.parametrize(
+    ("env", "at_least", "below"),
+    [({}, 5, 20), ({"DATABASE_MIGRATION_LOCK_TIMEOUT": "1s"}, 1, 4)],
+    ids=["default 5s", "overridden 1s"],
+)
+def test_migrate_gives_up_on_a_locked_table_after_its_lock_timeout(
+    scratch_database, env, at_least, below
+):
+    before = _migrate(scratch_database, "todos", "0002")
+    assert before.returncode == 0, before.stderr
+
+    result, elapsed = _migrate_while_the_table_is_locked(scratch_database, **env)
+
+    assert result.returncode != 0
+    assert "canceling statement due to lock timeout" in result.stderr
+    assert at_least <= elapsed < below
+    applied = _applied(scratch_database, "todos")
+    assert "0003_task_ordering_and_search_indexes" not in applied
+    # Nothing was left half-done: the same migrate succeeds once the lock is gone.
+    after = _migrate(scratch_database, "todos")
+    assert after.returncode == 0, after.stderr
