@@ -150,12 +150,18 @@ class TaskCursorPagination(BasePagination):
             size = int(raw)
         except ValueError:
             size = 0
-        if size < 1:
+        # Refused rather than capped: a client asking for more than it can get
+        # learns so at once instead of mistaking a short page for the whole list.
+        if not 1 <= size <= self.max_page_size:
             raise ValidationError(
-                {self.page_size_query_param: ["Must be a positive integer."]},
+                {
+                    self.page_size_query_param: [
+                        f"Must be an integer between 1 and {self.max_page_size}."
+                    ]
+                },
                 code="invalid",
             )
-        return min(size, self.max_page_size)
+        return size
 
     def _position(self, request: Request) -> dict[str, Any] | None:
         raw = request.query_params.get(self.cursor_query_param)
@@ -290,10 +296,15 @@ class TaskCursorPagination(BasePagination):
                 "in": "query",
                 "required": False,
                 "description": (
-                    f"Results per page (default {self.page_size}; larger values are "
-                    f"capped at {self.max_page_size})."
+                    f"Results per page, 1 to {self.max_page_size} (default "
+                    f"{self.page_size}); anything else is a 400."
                 ),
-                "schema": {"type": "integer", "minimum": 1},
+                "schema": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": self.max_page_size,
+                    "default": self.page_size,
+                },
             },
             {
                 "name": self.ordering_query_param,

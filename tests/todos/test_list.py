@@ -64,10 +64,20 @@ def test_first_page_has_no_previous_and_later_pages_go_back(auth_client, user):
     assert [t["id"] for t in back["results"]] == [t["id"] for t in first["results"]]
 
 
-def test_page_size_defaults_to_50_and_is_capped_at_200(auth_client, user):
+def test_page_size_defaults_to_50_goes_up_to_200_and_refuses_more(auth_client, user):
     TaskFactory.create_batch(205, owner=user, description="")
     assert len(_ids(auth_client.get(LIST))) == 50
-    assert len(_ids(auth_client.get(LIST, {"page_size": 1000}))) == 200
+    assert len(_ids(auth_client.get(LIST, {"page_size": 200}))) == 200
+    response = auth_client.get(LIST, {"page_size": 201})
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    assert response.json()["errors"] == [
+        {
+            "field": "page_size",
+            "pointer": "/page_size",
+            "code": "invalid",
+            "message": "Must be an integer between 1 and 200.",
+        }
+    ]
 
 
 def test_a_row_inserted_between_pages_is_neither_repeated_nor_skipped(

@@ -2,7 +2,7 @@
 
 Each gets a prompt 4xx ``application/problem+json``; an oversized body is refused
 by its declared length before a byte of it is read, so memory stays flat; nothing is
-written. Where the answer is a 200 (a page size over the cap), the query is bounded.
+written. A page size over the maximum is a 400 before any query.
 """
 
 from __future__ import annotations
@@ -91,23 +91,42 @@ def _peak_memory() -> Iterator[list[int]]:
 # --- page_size ----------------------------------------------------------------------
 
 
-def _list_query(queries: CaptureQueriesContext) -> str:
-    (sql,) = [q["sql"] for q in queries.captured_queries if '"todos_task"' in q["sql"]]
-    return sql
+def _task_queries(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if '"todos_task"' in q["sql"]]
+
+
+def test_the_largest_page_size_is_bounded_in_the_query_itself(auth_client, user):
+    """The control for the refusals below: 200 is served, in one bounded query."""
+    TaskFactory.create_batch(3, owner=user)
+    with CaptureQueriesContext(connection) as queries:
+        response = auth_client.get(LIST, {"page_size": "200"})
+
+    assert response.status_code == status.HTTP_200_OK
+    assert len(response.json()["results"]) == 3
+    # 200 rows and one more to see whether there is a next page.
+    (sql,) = _task_queries(queries)
+    assert sql.endswith("LIMIT 201")
 
 
 @pytest.mark.parametrize(
     "value", ["201", "1000000000", "1" + "0" * 100], ids=["201", "1e9", "1e100"]
 )
-def test_a_huge_page_size_is_capped_in_the_query_itself(auth_client, user, value):
+def test_a_page_size_over_200_is_a_400_naming_it_before_any_task_query(
+    auth_client, user, value
+):
     TaskFactory.create_batch(3, owner=user)
     with CaptureQueriesContext(connection) as queries:
         response = auth_client.get(LIST, {"page_size": value})
 
-    assert response.status_code == status.HTTP_200_OK
-    assert len(response.json()["results"]) == 3
-    # 200 rows and one more to see whether there is a next page.
-    assert _list_query(queries).endswith("LIMIT 201")
+    assert _problem(response, 400)["errors"] == [
+        {
+            "field": "page_size",
+            "pointer": "/page_size",
+            "code": "invalid",
+            "message": "Must be an integer between 1 and 200.",
+        }
+    ]
+    assert _task_queries(queries) == []
 
 
 @pytest.mark.parametrize(
@@ -144,7 +163,7 @@ def test_a_bad_page_size_is_a_400_naming_it(auth_client, value):
         response = auth_client.get(LIST, {"page_size": value})
 
     assert _fields(response) == ["page_size"]
-    assert not [q for q in queries.captured_queries if '"todos_task"' in q["sql"]]
+    assert _task_queries(queries) == []
 
 
 # --- cursors ------------------------------------------------------------------------
