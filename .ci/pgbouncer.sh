@@ -39,7 +39,10 @@
 #     advisory lock or temp table survives a COMMIT, and such code fails every time
 #     instead of now and then. PgBouncer still re-applies the parameters it tracks
 #     (TimeZone, DateStyle, client_encoding, standard_conforming_strings,
-#     application_name), as Neon's does, so Django's SET TIME ZONE keeps working.
+#     application_name), as Neon's does, so a client's SET of those survives; the
+#     role's defaults (.ci/tls-postgres.sh sets timezone UTC) mean Django sends none.
+#     PgBouncer caches what the server reported per pool, so start restarts it when
+#     the role's defaults have changed.
 #     (server_round_robin = 1 as well, for when several backends are pooled.) There
 #     is deliberately no min_pool_size: PgBouncer never closes idle backends below
 #     it, and they would block DROP DATABASE (next point);
@@ -166,6 +169,12 @@ pg_admin() { runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 -p "$PG_PO
 pg_isready -q -h 127.0.0.1 -p "$PG_PORT" || die "PostgreSQL is not up on 127.0.0.1:$PG_PORT"
 secret="$(pg_admin -v role="$ROLE" <<<"select rolpassword from pg_authid where rolname = :'role'")"
 [[ "$secret" == SCRAM-SHA-256\$* ]] || die "role $ROLE has no SCRAM password: run .ci/tls-postgres.sh first"
+# PgBouncer caches the parameters a server reported (TimeZone...) per pool and hands
+# them to every new client, so a pool made before an ALTER ROLE ... SET keeps the old
+# values. Written into pgbouncer.ini below: a change of the role's defaults restarts.
+role_defaults="$(pg_admin -v role="$ROLE" <<<"select coalesce(array_to_string(setconfig, ', '), 'none')
+  from pg_roles r left join pg_db_role_setting s on s.setrole = r.oid and s.setdatabase = 0
+  where r.rolname = :'role'")"
 
 install -d -o postgres -g postgres -m 755 "$RUN_DIR"
 stage="$(mktemp -d)"
@@ -192,6 +201,7 @@ server_round_robin = 0"
 fi
 cat >"$stage/pgbouncer.ini" <<EOF
 ; Managed by .ci/pgbouncer.sh (PgBouncer $version): stand-in for Neon's pooled endpoint.
+; $ROLE's defaults when this was written (a change restarts PgBouncer): $role_defaults
 [databases]
 * = host=127.0.0.1 port=$PG_PORT
 

@@ -29,12 +29,21 @@
 #     SCRAM rather than trust: Neon always wants a password, so the URL the tests
 #     use must carry one, exactly as in production, and the password only ever
 #     travels inside TLS. Other roles keep their existing rules (e.g. trust);
-#   * the database $2 (default taskapi_tls), owned by taskapi_tls.
+#   * the database $2 (default taskapi_tls), owned by taskapi_tls;
+#   * the role's session defaults, as an operator sets them on Neon (Django's
+#     "Optimizing PostgreSQL's configuration"):
+#         ALTER ROLE taskapi_tls SET timezone TO 'UTC';
+#         ALTER ROLE taskapi_tls SET client_encoding TO 'UTF8';
+#         ALTER ROLE taskapi_tls SET default_transaction_isolation TO 'read committed';
+#     Django then finds TimeZone already 'UTC' when it connects and sends no
+#     set_config; behind a transaction-mode pooler a session SET is state that only
+#     PgBouncer's parameter tracking keeps alive. (The cluster's own default here is
+#     'Etc/UTC', the same zone under another name, which Django would "fix".)
 #
 # It then checks that taskapi_tls is refused with sslmode=disable, accepted with
-# sslmode=verify-full (and that pg_stat_ssl reports TLS), and that the superuser's
-# plain-TCP access still works if it worked before. On success the only thing on
-# stdout is export lines, so use it as:
+# sslmode=verify-full (that pg_stat_ssl reports TLS, and that a new session starts
+# with TimeZone UTC), and that the superuser's plain-TCP access still works if it
+# worked before. On success the only thing on stdout is export lines, so use it as:
 #
 #     eval "$(.ci/tls-postgres.sh /tmp/taskapi-tls taskapi_tls)"
 #     # -> DATABASE_URL=postgres://taskapi_tls:...@localhost:5432/taskapi_tls?sslmode=verify-full&sslrootcert=/tmp/taskapi-tls/ca.crt
@@ -263,6 +272,9 @@ pg_admin -v role="$ROLE" <<'SQL'
 SELECT format('CREATE ROLE %I', :'role')
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
 SELECT format('ALTER ROLE %I LOGIN CREATEDB NOSUPERUSER', :'role') \gexec
+SELECT format('ALTER ROLE %I SET timezone TO %L', :'role', 'UTC') \gexec
+SELECT format('ALTER ROLE %I SET client_encoding TO %L', :'role', 'UTF8') \gexec
+SELECT format('ALTER ROLE %I SET default_transaction_isolation TO %L', :'role', 'read committed') \gexec
 SQL
 # Set the password only when it does not already work: every ALTER ROLE ... PASSWORD
 # makes a new SCRAM salt, and a PgBouncer started by .ci/pgbouncer.sh holds a copy of
@@ -301,6 +313,12 @@ for host in localhost 127.0.0.1; do
   [[ "$got" == t\|TLS*\|"$ROLE" ]] || die "unexpected pg_stat_ssl row via $host: $got"
   log "ok: $ROLE over verify-full to $host: ssl|version|user = $got"
 done
+# (client_encoding is not checked here: psql asks for its own at start-up, as
+# Django does for UTF8, and that wins over the role's default.)
+got="$(psql -X -At "$conninfo sslmode=verify-full sslrootcert=$TLS_DIR/ca.crt" \
+  -c 'show timezone' -c 'show default_transaction_isolation' | paste -sd '|')"
+[[ "$got" == 'UTC|read committed' ]] || die "the role's session defaults did not apply: $got"
+log "ok: a new session of $ROLE starts with timezone|isolation = $got"
 unset PGPASSWORD
 
 if [[ "$superuser_tcp_before" == yes ]]; then

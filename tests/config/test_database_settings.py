@@ -10,11 +10,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from psycopg import sql
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from psycopg import pq, sql
 
 from tests.config.probe import ROOT, run_python
 from tests.live import server_env
@@ -208,3 +212,89 @@ def test_migrate_gives_up_on_a_locked_table_after_its_lock_timeout(
     # Nothing was left half-done: the same migrate succeeds once the lock is gone.
     after = _migrate(scratch_database, "todos")
     assert after.returncode == 0, after.stderr
+
+
+# --- behind the transaction pooler, opening a connection sends nothing --------------
+
+# A SET (Django's time zone set_config among them) outlives its transaction behind a
+# transaction-mode pooler only because PgBouncer tracks that one parameter; the role
+# is configured instead (ALTER ROLE ... SET timezone TO 'UTC', as .ci/tls-postgres.sh
+# does), so Django finds the right value and sends nothing.
+behind_the_pooler = pytest.mark.skipif(
+    getattr(settings, "DATABASE_POOLER", "") != "transaction",
+    reason="a requirement of the pooled configuration (DATABASE_POOLER=transaction, "
+    "the pooled CI run); a direct connection may set its time zone",
+)
+ROLE_SETUP = (
+    "ALTER ROLE <role> SET timezone TO 'UTC'; "
+    "ALTER ROLE <role> SET client_encoding TO 'UTF8'; "
+    "ALTER ROLE <role> SET default_transaction_isolation TO 'read committed'"
+)
+
+
+@behind_the_pooler
+@pytest.mark.django_db
+def test_a_new_connection_starts_in_the_time_zone_and_encoding_django_wants():
+    """What the client is told, and what the server's session starts with.
+
+    PgBouncer tells a client the parameters it cached for the pool and SETs them on
+    whichever backend it hands out; ``reset_val`` is the backend's own start value,
+    so it shows whether the role (not a SET) provides the time zone.
+    """
+    with psycopg.connect(**connection.get_connection_params()) as raw:
+        time_zone = raw.info.parameter_status("TimeZone")
+        encoding = raw.info.parameter_status("client_encoding")
+        session_defaults = raw.execute(
+            "SELECT name, reset_val FROM pg_settings WHERE name IN "
+            "('TimeZone', 'default_transaction_isolation') ORDER BY name"
+        ).fetchall()
+    assert time_zone == connection.timezone_name, ROLE_SETUP
+    assert encoding == "UTF8"
+    assert session_defaults == [
+        ("TimeZone", connection.timezone_name),
+        ("default_transaction_isolation", "read committed"),
+    ], ROLE_SETUP
+
+
+def _trace(raw: psycopg.Connection[Any], path: Path) -> None:
+    """Log the protocol messages of ``raw`` to ``path`` until ``untrace()`` flushes.
+
+    libpq writes through a stream of its own on a copy of the descriptor, which it
+    keeps after ``untrace()``; the copy goes when the test process does.
+    """
+    with path.open("ab") as sink:
+        raw.pgconn.trace(os.dup(sink.fileno()))
+    raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+
+
+def _sent(path: Path) -> list[str]:
+    """The messages the client sent (``F`` lines of the trace)."""
+    return [line for line in path.read_text().splitlines() if line.startswith("F\t")]
+
+
+@behind_the_pooler
+@pytest.mark.django_db
+def test_django_sends_no_statement_while_it_opens_a_connection(tmp_path):
+    opening, control = tmp_path / "opening.trace", tmp_path / "control.trace"
+    fresh = connections.create_connection(DEFAULT_DB_ALIAS)
+    connect = fresh.get_new_connection
+
+    def connect_and_trace(conn_params: dict[str, Any]) -> psycopg.Connection[Any]:
+        # From the first message after start-up on: what Django's set-up sends.
+        raw = connect(conn_params)
+        _trace(raw, opening)
+        return raw
+
+    fresh.get_new_connection = connect_and_trace  # type: ignore[method-assign]
+    try:
+        fresh.ensure_connection()
+        fresh.connection.pgconn.untrace()
+        # The recorder records: a statement sent on purpose shows up.
+        _trace(fresh.connection, control)
+        with fresh.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        fresh.connection.pgconn.untrace()
+    finally:
+        fresh.close()
+    assert _sent(opening) == [], ROLE_SETUP
+    assert any("SELECT 1" in message for message in _sent(control))
