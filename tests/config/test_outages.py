@@ -13,11 +13,14 @@ from rest_framework import status
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from tests import test_routes
 from tests.config.test_health import unreachable_database
-from tests.factories import TaskFactory, UserFactory
 from tests.test_routes import ROUTES, Row, World
 
 pytestmark = pytest.mark.django_db
+
+# The route table's own fixture: its rows get the world they were written for.
+world = test_routes.world
 
 # The OpenAPI schema and the two documentation pages are built from code alone: they
 # keep answering during an outage, like /healthz.
@@ -29,14 +32,6 @@ UNAVAILABLE = {
     "status": 503,
     "detail": "The database is unavailable; retry shortly.",
 }
-
-
-@pytest.fixture
-def world() -> World:
-    owner = UserFactory.create()
-    return World(
-        owner=owner, other=UserFactory.create(), task=TaskFactory.create(owner=owner)
-    )
 
 
 def _rows(*, needs_database: bool) -> list[Any]:
