@@ -2,11 +2,19 @@
 
 The table below must have exactly one row per (route, method) the URLconf serves
 under /api/v1/: adding a route without deciding who may call it fails this suite.
+
+The callers: the owner of the world's task, another user, and a token that is
+missing, expired, or of a deactivated or deleted account. On a route of the caller's
+own ("self"), each signed-in user sees and changes only its own account and tasks; on
+the owner's task another user gets a 404; a bad token is a 401 problem that writes
+nothing. Public routes need no token; the auth endpoints ignore one, while the
+schema and docs pages, which authenticate whoever sends one, refuse a bad one.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +23,10 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework import status
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import (
+    BlacklistedToken,
+    OutstandingToken,
+)
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
@@ -24,16 +36,32 @@ from todos.models import Task
 pytestmark = pytest.mark.django_db
 
 API_PREFIX = "api/v1/"
+NEW_PASSWORD = "An0ther-long-pass"
 
 
 @dataclass
 class World:
+    """Two users with a task and a refresh token each; ``caller`` makes the request."""
+
     owner: User
     other: User
     task: Task
+    other_task: Task
+    caller: User
 
     def detail(self, name: str) -> str:
         return reverse(name, args=[self.task.pk])
+
+    @property
+    def bystander(self) -> User:
+        return self.other if self.caller == self.owner else self.owner
+
+    @property
+    def callers_task(self) -> Task:
+        return self.task if self.caller == self.owner else self.other_task
+
+
+Check = Callable[[World, Any], None]
 
 
 @dataclass(frozen=True)
@@ -44,6 +72,10 @@ class Row:
     # "public": no credentials needed
     ok: int
     request: Callable[[World], tuple[str, Any]]
+    # "self": what a success shows or changes, all of it the caller's own.
+    mine: Check | None = None
+    # "public": whether a bearer token, even a bad one, goes unread.
+    ignores_tokens: bool = False
 
 
 def _task(name: str, body: Any = None) -> Callable[[World], tuple[str, Any]]:
@@ -57,10 +89,57 @@ def _plain(name: str, body: Callable[[World], Any] | Any = None):
     return build
 
 
+def _lists_only_its_tasks(w: World, response: Any) -> None:
+    detail = _as(w.caller).get(reverse("todos:task-detail", args=[w.callers_task.pk]))
+    assert detail.status_code == status.HTTP_200_OK
+    assert response.json() == {
+        "next": None,
+        "previous": None,
+        "results": [detail.json()],
+    }
+
+
+def _creates_its_own_task(w: World, response: Any) -> None:
+    created = Task.objects.get(pk=response.json()["id"])
+    assert (created.owner_id, created.title) == (w.caller.pk, "t")
+
+
+def _shows_its_own_profile(w: World, response: Any) -> None:
+    w.caller.refresh_from_db()
+    body = response.json()
+    joined = datetime.datetime.fromisoformat(body.pop("date_joined"))
+    assert body == {
+        "id": str(w.caller.pk),
+        "email": w.caller.email,
+        "name": w.caller.name,
+    }
+    assert joined == w.caller.date_joined
+
+
+def _renames_itself(w: World, response: Any) -> None:
+    _shows_its_own_profile(w, response)
+    assert w.caller.name == "N"
+
+
+def _deletes_itself(w: World, response: Any) -> None:
+    assert not User.objects.filter(pk=w.caller.pk).exists()
+
+
+def _changes_its_password(w: World, response: Any) -> None:
+    w.caller.refresh_from_db()
+    assert w.caller.check_password(NEW_PASSWORD)
+
+
+def _logs_itself_out(w: World, response: Any) -> None:
+    assert BlacklistedToken.objects.filter(token__user=w.caller).count() == 1
+
+
 ROUTES: dict[tuple[str, str], Row] = {
-    ("todos:task-list", "GET"): Row("self", 200, _plain("todos:task-list")),
+    ("todos:task-list", "GET"): Row(
+        "self", 200, _plain("todos:task-list"), _lists_only_its_tasks
+    ),
     ("todos:task-list", "POST"): Row(
-        "self", 201, _plain("todos:task-list", {"title": "t"})
+        "self", 201, _plain("todos:task-list", {"title": "t"}), _creates_its_own_task
     ),
     ("todos:task-detail", "GET"): Row("owned", 200, _task("todos:task-detail")),
     ("todos:task-detail", "PUT"): Row(
@@ -72,26 +151,35 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("todos:task-detail", "DELETE"): Row("owned", 204, _task("todos:task-detail")),
     ("todos:task-complete", "POST"): Row("owned", 200, _task("todos:task-complete")),
     ("todos:task-reopen", "POST"): Row("owned", 200, _task("todos:task-reopen")),
-    ("accounts:me", "GET"): Row("self", 200, _plain("accounts:me")),
-    ("accounts:me", "PATCH"): Row("self", 200, _plain("accounts:me", {"name": "N"})),
+    ("accounts:me", "GET"): Row(
+        "self", 200, _plain("accounts:me"), _shows_its_own_profile
+    ),
+    ("accounts:me", "PATCH"): Row(
+        "self", 200, _plain("accounts:me", {"name": "N"}), _renames_itself
+    ),
     ("accounts:me", "DELETE"): Row(
-        "self", 204, _plain("accounts:me", {"password": DEFAULT_PASSWORD})
+        "self",
+        204,
+        _plain("accounts:me", {"password": DEFAULT_PASSWORD}),
+        _deletes_itself,
     ),
     ("accounts:password", "POST"): Row(
         "self",
         204,
         _plain(
             "accounts:password",
-            {"current_password": DEFAULT_PASSWORD, "new_password": "An0ther-long-pass"},
+            {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
         ),
+        _changes_its_password,
     ),
     ("accounts:logout", "POST"): Row(
         "self",
         204,
         _plain(
             "accounts:logout",
-            lambda w: {"refresh": str(RefreshToken.for_user(w.owner))},
+            lambda w: {"refresh": str(RefreshToken.for_user(w.caller))},
         ),
+        _logs_itself_out,
     ),
     ("accounts:register", "POST"): Row(
         "public",
@@ -100,6 +188,7 @@ ROUTES: dict[tuple[str, str], Row] = {
             "accounts:register",
             {"email": "new@example.com", "password": "Xy-long-pass-9"},
         ),
+        ignores_tokens=True,
     ),
     ("accounts:token", "POST"): Row(
         "public",
@@ -108,6 +197,7 @@ ROUTES: dict[tuple[str, str], Row] = {
             "accounts:token",
             lambda w: {"email": w.owner.email, "password": DEFAULT_PASSWORD},
         ),
+        ignores_tokens=True,
     ),
     ("accounts:token-refresh", "POST"): Row(
         "public",
@@ -116,13 +206,12 @@ ROUTES: dict[tuple[str, str], Row] = {
             "accounts:token-refresh",
             lambda w: {"refresh": str(RefreshToken.for_user(w.owner))},
         ),
+        ignores_tokens=True,
     ),
     ("schema", "GET"): Row("public", 200, _plain("schema")),
     ("docs", "GET"): Row("public", 200, _plain("docs")),
     ("redoc", "GET"): Row("public", 200, _plain("redoc")),
 }
-
-VIEWSET_METHODS = {"list": "GET", "create": "POST", "retrieve": "GET"}
 
 
 def _walk(
@@ -158,6 +247,12 @@ def test_every_served_route_has_exactly_one_row():
     assert served_routes() == set(ROUTES)
 
 
+def test_every_self_route_says_what_its_caller_gets():
+    assert [
+        key for key, row in ROUTES.items() if row.kind == "self" and not row.mine
+    ] == []
+
+
 # --- callers ------------------------------------------------------------------------
 
 
@@ -168,10 +263,45 @@ def _client(token: str | None) -> APIClient:
     return client
 
 
+def _as(user: User) -> APIClient:
+    return _client(str(AccessToken.for_user(user)))
+
+
 def _expired(user: User) -> str:
     token = AccessToken.for_user(user)
     token.set_exp(lifetime=-datetime.timedelta(seconds=1))
     return str(token)
+
+
+def _bad_token(caller: str, user: User) -> str | None:
+    """A bearer token of ``caller``'s kind for ``user`` (None: anonymous).
+
+    Deactivates or deletes ``user`` as the kind says: call it once the request's
+    body is built.
+    """
+    if caller == "anonymous":
+        return None
+    if caller == "expired":
+        return _expired(user)
+    token = str(AccessToken.for_user(user))
+    if caller == "deactivated":
+        User.objects.filter(pk=user.pk).update(is_active=False)
+    if caller == "deleted":
+        user.delete()
+    return token
+
+
+BAD_CALLERS = ["anonymous", "expired", "deactivated", "deleted"]
+# A known bug in config/: with a bad token these answer 401 with Content-Type
+# application/problem+json but a body that is not JSON (the schema's problem in YAML,
+# the docs pages' the text "401 Unauthorized"). Strict and tied to the parse error:
+# the fix makes these cells pass, and must remove this mark.
+PROBLEM_NOT_JSON = pytest.mark.xfail(
+    raises=json.JSONDecodeError,
+    strict=True,
+    reason="config/: a 401 from the schema and docs views is not a JSON problem",
+)
+PROBLEM_NOT_JSON_ON = {("schema", "GET"), ("docs", "GET"), ("redoc", "GET")}
 
 
 @pytest.fixture
@@ -181,11 +311,48 @@ def world() -> World:
     task = TaskFactory.create(
         owner=owner, status="completed", completed_at="2030-01-01T00:00:00Z"
     )
-    return World(owner=owner, other=other, task=task)
+    other_task = TaskFactory.create(owner=other)
+    for user in (owner, other):
+        RefreshToken.for_user(user)
+    return World(
+        owner=owner, other=other, task=task, other_task=other_task, caller=owner
+    )
 
 
 def _call(client: APIClient, method: str, url: str, body: Any):
     return getattr(client, method.lower())(url, body, format="json")
+
+
+def _everything() -> dict[str, list[Any]]:
+    """Every row of every table a request could write."""
+    models = [User, Task, OutstandingToken, BlacklistedToken]
+    return {
+        model.__name__: list(model._default_manager.order_by("pk").values_list())
+        for model in models
+    }
+
+
+def _footprint(user: User) -> dict[str, list[Any]]:
+    """Everything stored about ``user``: the account, its tasks and its tokens."""
+    return {
+        "account": list(User.objects.filter(pk=user.pk).values_list()),
+        "tasks": list(Task.objects.filter(owner=user).order_by("pk").values_list()),
+        "tokens": list(
+            OutstandingToken.objects.filter(user=user).order_by("pk").values_list()
+        ),
+        "revoked": list(
+            BlacklistedToken.objects.filter(token__user=user)
+            .order_by("pk")
+            .values_list()
+        ),
+    }
+
+
+def _assert_401_problem(response: Any) -> None:
+    assert response.status_code == status.HTTP_401_UNAUTHORIZED, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == status.HTTP_401_UNAUTHORIZED
+    assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 def _rows(*kinds: str) -> list[Any]:
@@ -196,48 +363,86 @@ def _rows(*kinds: str) -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize(("key", "row"), _rows("owned", "self", "public"))
+@pytest.mark.parametrize(("key", "row"), _rows("owned", "public"))
 def test_the_owner_succeeds(world, key, row):
     _, method = key
     url, body = row.request(world)
-    response = _call(_client(str(AccessToken.for_user(world.owner))), method, url, body)
+    response = _call(_as(world.owner), method, url, body)
     assert response.status_code == row.ok, response.content
+
+
+@pytest.mark.parametrize("caller", ["owner", "other"])
+@pytest.mark.parametrize(("key", "row"), _rows("self"))
+def test_each_user_gets_and_changes_only_its_own_account_and_tasks(
+    world, key, row, caller
+):
+    _, method = key
+    world.caller = getattr(world, caller)
+    url, body = row.request(world)
+    untouched = _footprint(world.bystander)
+
+    response = _call(_as(world.caller), method, url, body)
+
+    assert response.status_code == row.ok, response.content
+    row.mine(world, response)
+    assert _footprint(world.bystander) == untouched
 
 
 @pytest.mark.parametrize(("key", "row"), _rows("owned"))
 def test_another_user_gets_404_for_the_owners_objects(world, key, row):
     _, method = key
     url, body = row.request(world)
-    response = _call(_client(str(AccessToken.for_user(world.other))), method, url, body)
+    before = _everything()
+    response = _call(_as(world.other), method, url, body)
     assert response.status_code == status.HTTP_404_NOT_FOUND
-    world.task.refresh_from_db()
-    assert world.task.version == 1
+    assert _everything() == before
 
 
-@pytest.mark.parametrize("caller", ["anonymous", "expired", "deactivated", "deleted"])
+@pytest.mark.parametrize("caller", BAD_CALLERS)
 @pytest.mark.parametrize(("key", "row"), _rows("owned", "self"))
-def test_callers_without_valid_credentials_get_401(world, key, row, caller):
+def test_callers_without_valid_credentials_get_401_and_write_nothing(
+    world, key, row, caller
+):
     _, method = key
-    token = {
-        "anonymous": None,
-        "expired": _expired(world.owner),
-        "deactivated": str(AccessToken.for_user(world.owner)),
-        "deleted": str(AccessToken.for_user(world.owner)),
-    }[caller]
     url, body = row.request(world)
-    if caller == "deactivated":
-        User.objects.filter(pk=world.owner.pk).update(is_active=False)
-    if caller == "deleted":
-        world.owner.delete()
+    token = _bad_token(caller, world.owner)
+    before = _everything()
+
     response = _call(_client(token), method, url, body)
-    assert response.status_code == status.HTTP_401_UNAUTHORIZED
-    assert response["Content-Type"] == "application/problem+json"
-    assert response["WWW-Authenticate"].startswith("Bearer")
+
+    _assert_401_problem(response)
+    assert _everything() == before
 
 
-@pytest.mark.parametrize(("key", "row"), _rows("public"))
-def test_public_routes_need_no_credentials(world, key, row):
+def _public_cells() -> list[Any]:
+    return [
+        pytest.param(
+            *cell.values,
+            caller,
+            id=f"{cell.id}-{caller}",
+            marks=[PROBLEM_NOT_JSON]
+            if caller != "anonymous" and cell.values[0] in PROBLEM_NOT_JSON_ON
+            else [],
+        )
+        for cell in _rows("public")
+        for caller in BAD_CALLERS
+    ]
+
+
+@pytest.mark.parametrize(("key", "row", "caller"), _public_cells())
+def test_public_routes_need_no_token_and_ignore_or_refuse_a_bad_one(
+    world, key, row, caller
+):
+    """The bad token is another account's: the body (the owner's login) stays good."""
     _, method = key
     url, body = row.request(world)
-    response = _call(_client(None), method, url, body)
-    assert response.status_code == row.ok, response.content
+    token = _bad_token(caller, world.other)
+    before = _everything()
+
+    response = _call(_client(token), method, url, body)
+
+    if token is None or row.ignores_tokens:
+        assert response.status_code == row.ok, response.content
+    else:
+        _assert_401_problem(response)
+        assert _everything() == before
