@@ -2,7 +2,8 @@
 
 Hypothesis adds random keys to otherwise valid bodies: the owner under every alias,
 the read-only fields, ``version``, account flags, near-misses of real field names
-and junk. The contract (README, ``config/api/serializers.py``):
+and junk. A table then sends each named attack key to each write, so that none of
+them is left to chance. The contract (README, ``config/api/serializers.py``):
 
 * an unknown key is a 400 problem naming each unknown key, and nothing is written;
 * a read-only key of the representation is accepted and ignored;
@@ -13,7 +14,7 @@ and junk. The contract (README, ``config/api/serializers.py``):
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -185,32 +186,62 @@ def assert_server_values(body: dict[str, Any], task: Task) -> None:
 # --- create -------------------------------------------------------------------------
 
 
+def create_with(w: World, extras: dict[str, Any]) -> None:
+    """Create with ``extras``: refused by name, or owned by the requester."""
+    body = {"title": "new", **w.resolve(extras)}
+    before = rows()
+
+    response = w.client.post(LIST, body, format="json")
+
+    unknown = unknown_keys(body, KNOWN)
+    if unknown:
+        assert_refused_by_name(response, unknown)
+        assert rows() == before
+        return
+    assert response.status_code == status.HTTP_201_CREATED, response.content
+    created = response.json()
+    task = Task.objects.get(pk=created["id"])
+    assert task.owner_id == w.owner.pk
+    assert task.version == 1
+    assert_server_values(created, task)
+    assert {k: v for k, v in rows().items() if k != created["id"]} == before
+
+
 @EXAMPLES
 @given(extras=EXTRAS)
 def test_create_with_extra_keys_refuses_unknown_ones_and_owns_the_task(
     extras: dict[str, Any],
 ) -> None:
     with world() as w:
-        body = {"title": "new", **w.resolve(extras)}
-        before = rows()
-
-        response = w.client.post(LIST, body, format="json")
-
-        unknown = unknown_keys(body, KNOWN)
-        if unknown:
-            assert_refused_by_name(response, unknown)
-            assert rows() == before
-            return
-        assert response.status_code == status.HTTP_201_CREATED, response.content
-        created = response.json()
-        task = Task.objects.get(pk=created["id"])
-        assert task.owner_id == w.owner.pk
-        assert task.version == 1
-        assert_server_values(created, task)
-        assert {k: v for k, v in rows().items() if k != created["id"]} == before
+        create_with(w, extras)
 
 
 # --- PUT and PATCH ------------------------------------------------------------------
+
+
+def update_with(w: World, extras: dict[str, Any], method: str) -> None:
+    """PUT or PATCH with ``extras``: refused by name, or read-only fields kept."""
+    body = {"title": "renamed", **w.resolve(extras)}
+    before = rows()
+    url = reverse("todos:task-detail", args=[w.task.pk])
+
+    response = getattr(w.client, method)(url, body, format="json")
+
+    unknown = unknown_keys(body, KNOWN)
+    if unknown:
+        assert_refused_by_name(response, unknown)
+        assert rows() == before
+        return
+    assert response.status_code == status.HTTP_200_OK, response.content
+    task = Task.objects.get(pk=w.task.pk)
+    assert task.owner_id == w.owner.pk
+    assert task.title == "renamed"
+    assert task.created_at == w.task.created_at
+    assert task.version == w.task.version + 1
+    assert_server_values(response.json(), task)
+    after = rows()
+    del after[str(w.task.pk)], before[str(w.task.pk)]
+    assert after == before
 
 
 @EXAMPLES
@@ -219,27 +250,7 @@ def test_update_with_extra_keys_refuses_unknown_ones_and_keeps_read_only_fields(
     extras: dict[str, Any], method: str
 ) -> None:
     with world() as w:
-        body = {"title": "renamed", **w.resolve(extras)}
-        before = rows()
-        url = reverse("todos:task-detail", args=[w.task.pk])
-
-        response = getattr(w.client, method)(url, body, format="json")
-
-        unknown = unknown_keys(body, KNOWN)
-        if unknown:
-            assert_refused_by_name(response, unknown)
-            assert rows() == before
-            return
-        assert response.status_code == status.HTTP_200_OK, response.content
-        task = Task.objects.get(pk=w.task.pk)
-        assert task.owner_id == w.owner.pk
-        assert task.title == "renamed"
-        assert task.created_at == w.task.created_at
-        assert task.version == w.task.version + 1
-        assert_server_values(response.json(), task)
-        after = rows()
-        del after[str(w.task.pk)], before[str(w.task.pk)]
-        assert after == before
+        update_with(w, extras, method)
 
 
 @EXAMPLES
@@ -261,24 +272,29 @@ def test_another_users_task_is_404_whatever_the_body_says(
 # --- complete and reopen ------------------------------------------------------------
 
 
+def act_with(w: World, body: dict[str, Any], action: str) -> None:
+    """Complete or reopen with a body of ``body``'s keys: refused, nothing changed."""
+    body = w.resolve(body)
+    if action == "reopen":
+        Task.objects.filter(pk=w.task.pk).update(
+            status=Task.Status.COMPLETED, completed_at=w.task.created_at
+        )
+    before = rows()
+    url = reverse(f"todos:task-{action}", args=[w.task.pk])
+
+    response = w.client.post(url, body, format="json")
+
+    assert_refused_by_name(response, sorted(body))
+    assert rows() == before
+
+
 @EXAMPLES
 @given(body=ACTION_BODIES, action=st.sampled_from(["complete", "reopen"]))
 def test_complete_and_reopen_refuse_any_body_key_and_change_nothing(
     body: dict[str, Any], action: str
 ) -> None:
     with world() as w:
-        body = w.resolve(body)
-        if action == "reopen":
-            Task.objects.filter(pk=w.task.pk).update(
-                status=Task.Status.COMPLETED, completed_at=w.task.created_at
-            )
-        before = rows()
-        url = reverse(f"todos:task-{action}", args=[w.task.pk])
-
-        response = w.client.post(url, body, format="json")
-
-        assert_refused_by_name(response, sorted(body))
-        assert rows() == before
+        act_with(w, body, action)
 
 
 @pytest.mark.parametrize("action", ["complete", "reopen"])
@@ -293,3 +309,43 @@ def test_complete_and_reopen_take_no_body_or_an_empty_object(
 
     assert response.status_code == status.HTTP_200_OK, response.content
     assert response.json()["id"] == str(task.pk)
+
+
+# --- every named key on every write -------------------------------------------------
+
+# Each named key with the value an attacker would send it.
+NAMED: dict[str, Any] = {
+    "owner": OTHER_USER,
+    "owner_id": OTHER_USER,
+    "user": OTHER_USER,
+    "user_id": OTHER_USER,
+    "id": OTHER_TASK,
+    "created_at": FORGED_TIME,
+    "updated_at": FORGED_TIME,
+    "completed_at": FORGED_TIME,
+    "version": 99,
+    "is_staff": True,
+    "is_superuser": True,
+    "junk": "junk",
+}
+WRITES: dict[str, Callable[[World, dict[str, Any]], None]] = {
+    "create": create_with,
+    "put": lambda w, extras: update_with(w, extras, "put"),
+    "patch": lambda w, extras: update_with(w, extras, "patch"),
+    "complete": lambda w, extras: act_with(w, extras, "complete"),
+    "reopen": lambda w, extras: act_with(w, extras, "reopen"),
+}
+
+
+def test_the_table_names_every_attack_key():
+    assert set(ATTACK_KEYS) <= set(NAMED)
+
+
+@pytest.mark.parametrize("write", WRITES)
+@pytest.mark.parametrize("key", NAMED)
+def test_every_named_key_on_every_write_is_refused_by_name_or_ignored(
+    key: str, write: str
+) -> None:
+    """Unknown keys: a 400 naming them, nothing written; read-only ones: ignored."""
+    with world() as w:
+        WRITES[write](w, {key: NAMED[key]})
