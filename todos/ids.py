@@ -35,9 +35,23 @@ def uuid7() -> uuid.UUID:
                 _last_ms += 1
                 _last_rand = secrets.randbits(_RAND_BITS - 1)
         ms, rand = _last_ms, _last_rand
-    rand_a = rand >> 62
+    return uuid.UUID(int=_uuid7_int(ms, rand))
+
+
+def uuid7_text(ms: int, rand: int) -> str:
+    """The canonical text of the UUIDv7 for Unix time ``ms`` and 74 random bits.
+
+    For bulk loads that choose the timestamp (a task's creation time) and the
+    randomness (a seeded generator) themselves, without building ``UUID`` objects.
+    """
+    h = f"{_uuid7_int(ms, rand):032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _uuid7_int(ms: int, rand: int) -> int:
+    rand_a = (rand >> 62) & 0xFFF
     rand_b = rand & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76 | rand_a << 64
     value |= 0b10 << 62 | rand_b
-    return uuid.UUID(int=value)
+    return value

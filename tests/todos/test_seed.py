@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import datetime
 import io
+import threading
 from typing import Any
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.core.management.base import OutputWrapper
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import User
 from tests.factories import TaskFactory, UserFactory
+from todos import bulk
 from todos.ids import uuid7
 from todos.management.commands import seed as seed_command
 from todos.management.commands.seed import (
@@ -345,8 +347,8 @@ def test_copy_round_trips_special_characters_and_timestamps():
         1_700_000_200,
     )
     row = (
-        uuid7(),
-        owner.pk,
+        str(uuid7()),
+        str(owner.pk),
         "Title with\ttab",
         text,
         Task.Status.COMPLETED.value,
@@ -377,20 +379,32 @@ def _task_indexes() -> dict[str, str]:
         return dict(cursor.fetchall())
 
 
-@pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
-def test_a_big_load_drops_the_indexes_and_builds_the_same_ones_after(monkeypatch):
-    monkeypatch.setattr(seed_command, "BULK_INDEX_THRESHOLD", 50)
+def _task_foreign_keys() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(bulk.FOREIGN_KEYS_SQL, ["todos_task"])
+        return dict(cursor.fetchall())
+
+
+def _refresh_size_estimate() -> None:
     with connection.cursor() as cursor:
         # The size estimate the seed compares with; earlier tests may have left it high.
         cursor.execute("ANALYZE todos_task")
-    before = _task_indexes()
+
+
+@pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
+def test_a_big_load_drops_the_indexes_and_builds_the_same_ones_after(monkeypatch):
+    monkeypatch.setattr(seed_command, "BULK_INDEX_THRESHOLD", 50)
+    _refresh_size_estimate()
+    before, keys = _task_indexes(), _task_foreign_keys()
     with CaptureQueriesContext(connection) as queries:
         _seed(users=2, tasks_per_user=40)
 
     assert _seed_tasks().count() == 80
     assert _task_indexes() == before
+    assert _task_foreign_keys() == keys
     dropped = [q["sql"] for q in queries if q["sql"].startswith("DROP INDEX")]
     assert len(dropped) == len(before) - 1  # all but the primary key
+    assert [q for q in queries if "DROP CONSTRAINT" in q["sql"]]
 
 
 @pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
@@ -400,3 +414,79 @@ def test_a_load_smaller_than_the_threshold_keeps_the_indexes(monkeypatch):
 
     assert _seed_tasks().count() == 80
     assert not [q for q in queries if q["sql"].startswith("DROP INDEX")]
+
+
+@pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
+def test_the_owner_key_added_back_after_a_big_load_still_refuses_unknown_owners(
+    monkeypatch,
+):
+    monkeypatch.setattr(seed_command, "BULK_INDEX_THRESHOLD", 50)
+    _refresh_size_estimate()
+    _seed(users=2, tasks_per_user=40)
+    orphan = TaskFactory.build(owner=UserFactory.build())
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # not at the test's commit
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Task.objects.bulk_create([orphan])
+
+
+@pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_after_the_commit_the_indexes_are_built_on_connections_of_their_own(
+    monkeypatch,
+):
+    monkeypatch.setattr(seed_command, "BULK_INDEX_THRESHOLD", 50)
+    _refresh_size_estimate()
+    before, keys = _task_indexes(), _task_foreign_keys()
+    builders: set[str] = set()
+    build = bulk._build
+
+    def spy(name: str, statement: str, report: Any) -> None:
+        builders.add(threading.current_thread().name)
+        build(name, statement, report)
+
+    monkeypatch.setattr(bulk, "_build", spy)
+    out, _ = _seed(users=2, tasks_per_user=40, index_workers=2)
+
+    assert _seed_tasks().count() == 80
+    assert _task_indexes() == before
+    assert _task_foreign_keys() == keys
+    assert builders == {"index-build-0", "index-build-1"}
+    assert "building 9 indexes on 2 connections" in out
+    assert out.count("  built todos_task_") == 9
+
+
+@pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_indexes_an_interrupted_build_left_missing_are_built_by_the_next_run(
+    monkeypatch,
+):
+    monkeypatch.setattr(seed_command, "BULK_INDEX_THRESHOLD", 50)
+    _refresh_size_estimate()
+    before = _task_indexes()
+    build = bulk._build
+
+    def failing(name: str, statement: str, report: Any) -> None:
+        if name == "todos_task_desc_trgm_idx":
+            raise KeyboardInterrupt
+        build(name, statement, report)
+
+    monkeypatch.setattr(bulk, "_build", failing)
+    with pytest.raises(KeyboardInterrupt):
+        _seed(users=2, tasks_per_user=40)
+
+    # The data committed before the builds started. The builders stopped at the
+    # error: what one of them had built stays, the rest is missing.
+    assert _seed_tasks().count() == 80
+    missing = bulk.missing_indexes()
+    assert "todos_task_desc_trgm_idx" in missing
+    assert "todos_task_title_trgm_idx" not in missing
+
+    monkeypatch.setattr(bulk, "_build", build)
+    out, _ = _seed(users=2, tasks_per_user=40)
+
+    assert f"Building {len(missing)} missing task indexes first." in out
+    assert "Seed data already exists" in out
+    assert _task_indexes() == before
