@@ -43,10 +43,12 @@ bench: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## The long isolation state machine (about 10,000 steps, four users), on SQLite or
-## the database in DATABASE_URL.
+## The long adversarial runs, on SQLite or the database in DATABASE_URL: the isolation
+## state machine for about 10,000 steps (four users), then schema fuzzing with ten
+## times the examples and a random seed.
 stress: $(STAMP)
 	STRESS=1 $(BIN)/pytest tests/todos/test_isolation_stateful.py $(PYTEST_ARGS)
+	FUZZ_EXAMPLES=100 FUZZ_SEED=random $(BIN)/pytest tests/test_schemathesis.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
