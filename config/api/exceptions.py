@@ -127,7 +127,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
     else:
         detail = exc.detail
-        if isinstance(detail, dict | list):
+        if isinstance(detail, dict) and "detail" in detail:
+            # simplejwt's shape, {"detail", "code", "messages": [one per token type]}:
+            # the per-type messages are its internals, nothing a client can act on.
+            code = detail.get("code") or exc.default_code
+            body = problem(response.status_code, str(detail["detail"]), code=str(code))
+        elif isinstance(detail, dict | list):
             body = problem(
                 response.status_code,
                 str(exc.default_detail),

@@ -55,6 +55,22 @@ def test_401_carries_www_authenticate_bearer(api_client):
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_a_bad_token_is_a_plain_401_problem_without_the_token_libraries_internals(
+    api_client,
+):
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer abc.def.ghi")
+
+    response = api_client.get(LIST)
+
+    _assert_problem(response, 401)
+    assert response.json() == {
+        "type": "urn:taskapi:problem:token-not-valid",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "Given token not valid for any token type",
+    }
+
+
 def test_malformed_json_is_400(auth_client):
     response = auth_client.generic(
         "POST", LIST, b'{"title": ', content_type="application/json"
