@@ -385,16 +385,18 @@ def _task_foreign_keys() -> dict[str, str]:
         return dict(cursor.fetchall())
 
 
-def _refresh_size_estimate() -> None:
+@pytest.fixture
+def small_bulk_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loads from 50 tasks on count as big: they drop and rebuild the indexes."""
+    monkeypatch.setattr(seed_command, "BULK_INDEX_THRESHOLD", 50)
     with connection.cursor() as cursor:
         # The size estimate the seed compares with; earlier tests may have left it high.
         cursor.execute("ANALYZE todos_task")
 
 
 @pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
-def test_a_big_load_drops_the_indexes_and_builds_the_same_ones_after(monkeypatch):
-    monkeypatch.setattr(seed_command, "BULK_INDEX_THRESHOLD", 50)
-    _refresh_size_estimate()
+@pytest.mark.usefixtures("small_bulk_threshold")
+def test_a_big_load_drops_the_indexes_and_builds_the_same_ones_after():
     before, keys = _task_indexes(), _task_foreign_keys()
     with CaptureQueriesContext(connection) as queries:
         _seed(users=2, tasks_per_user=40)
@@ -417,11 +419,8 @@ def test_a_load_smaller_than_the_threshold_keeps_the_indexes(monkeypatch):
 
 
 @pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
-def test_the_owner_key_added_back_after_a_big_load_still_refuses_unknown_owners(
-    monkeypatch,
-):
-    monkeypatch.setattr(seed_command, "BULK_INDEX_THRESHOLD", 50)
-    _refresh_size_estimate()
+@pytest.mark.usefixtures("small_bulk_threshold")
+def test_the_owner_key_added_back_after_a_big_load_still_refuses_unknown_owners():
     _seed(users=2, tasks_per_user=40)
     orphan = TaskFactory.build(owner=UserFactory.build())
 
@@ -434,11 +433,10 @@ def test_the_owner_key_added_back_after_a_big_load_still_refuses_unknown_owners(
 
 @pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("small_bulk_threshold")
 def test_after_the_commit_the_indexes_are_built_on_connections_of_their_own(
     monkeypatch,
 ):
-    monkeypatch.setattr(seed_command, "BULK_INDEX_THRESHOLD", 50)
-    _refresh_size_estimate()
     before, keys = _task_indexes(), _task_foreign_keys()
     builders: set[str] = set()
     build = bulk._build
@@ -460,11 +458,10 @@ def test_after_the_commit_the_indexes_are_built_on_connections_of_their_own(
 
 @pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("small_bulk_threshold")
 def test_indexes_an_interrupted_build_left_missing_are_built_by_the_next_run(
     monkeypatch,
 ):
-    monkeypatch.setattr(seed_command, "BULK_INDEX_THRESHOLD", 50)
-    _refresh_size_estimate()
     before = _task_indexes()
     build = bulk._build
 
