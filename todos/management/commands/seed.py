@@ -102,10 +102,10 @@ WORDS = (
 )  # fmt: skip
 
 # id and owner id (canonical UUID text), title, description, status, priority, and the
-# due, completed, created and updated times as Unix seconds.
+# due, completed, created and updated times as Unix seconds: the column order of
+# CopyFormatter.line().
 Row = tuple[str, str, str, str, str, int, int | None, int | None, int, int]
 
-# The column order of CopyFormatter.line().
 # From this many new tasks on (and when they outnumber the rows already there), the
 # indexes are dropped for the COPY and built afterwards.
 BULK_INDEX_THRESHOLD = 100_000
