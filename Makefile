@@ -47,8 +47,8 @@ test: $(STAMP)
 ## state machine for about 10,000 steps (four users), then schema fuzzing with ten
 ## times the examples and a random seed.
 stress: $(STAMP)
-	STRESS=1 $(BIN)/pytest tests/todos/test_isolation_stateful.py $(PYTEST_ARGS)
-	FUZZ_EXAMPLES=100 FUZZ_SEED=random $(BIN)/pytest tests/test_schemathesis.py $(PYTEST_ARGS)
+	STRESS=1 $(BIN)/pytest tests/adversarial/test_isolation_stateful.py $(PYTEST_ARGS)
+	FUZZ_EXAMPLES=100 FUZZ_SEED=random $(BIN)/pytest tests/adversarial/test_schemathesis.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,7 +11,7 @@ from rest_framework.fields import get_error_detail
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from accounts.models import User
-from config.api.serializers import StrictInputMixin, StrictSerializer
+from api.serializers import StrictInputMixin, StrictSerializer
 
 
 def _check_email_free(email: str, *, exclude: User | None = None) -> str:

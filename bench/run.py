@@ -232,9 +232,9 @@ def _open_tasks(owner: Any, count: int, label: str) -> list[Any]:
 
 def build_fixtures(args: argparse.Namespace) -> Fixtures:
     from accounts.models import User
+    from api.conditional import etag_for
     from todos.management.commands.seed import scale_user_email
     from todos.models import Task
-    from todos.views import etag_for
 
     reader = User.objects.get(email=scale_user_email(max(args.sizes)))
     writer = User.objects.create_user(
@@ -289,7 +289,7 @@ def _samples(
     """One representative request per scenario, for counting its SQL queries."""
     from django.test import Client
 
-    from todos.views import etag_for
+    from api.conditional import etag_for
 
     reader = Client(HTTP_HOST="127.0.0.1")
     reader.defaults["HTTP_AUTHORIZATION"] = f"Bearer {fixtures.reader_token}"

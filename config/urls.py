@@ -8,7 +8,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
-from config import health
+from api import health
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/", include("accounts.urls")),
@@ -25,6 +25,6 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
 ]
 
-handler400 = "config.api.views.bad_request"
-handler404 = "config.api.views.not_found"
-handler500 = "config.api.views.server_error"
+handler400 = "api.views.bad_request"
+handler404 = "api.views.not_found"
+handler500 = "api.views.server_error"

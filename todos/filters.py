@@ -17,7 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from config.api.schema import NOT_BLANK_TEXT_PATTERN
+from api.schema import NOT_BLANK_TEXT_PATTERN
 from todos.models import Task, TaskPriority, TaskStatus
 
 PRIORITY_BY_NAME = {p.name.lower(): int(p.value) for p in TaskPriority}

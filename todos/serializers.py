@@ -8,7 +8,8 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from config.api.serializers import StrictInputMixin
+from api.serializers import StrictInputMixin
+from todos import services
 from todos.filters import PRIORITY_BY_NAME
 from todos.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, Task
 
@@ -56,6 +57,10 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
             "updated_at",
         ]
         read_only_fields = ["id", "completed_at", "created_at", "updated_at"]
+
+    def create(self, validated_data: dict[str, Any]) -> Task:
+        """New tasks go through the service (the view supplies the owner)."""
+        return services.task_create(**validated_data)
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         """The document ModelSerializer makes from the fields above, made directly.

@@ -4,73 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any
 
-from django.db.models import Model, QuerySet
 from django.urls import reverse
-from django.utils.http import parse_etags
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, mixins, status, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.exceptions import PreconditionFailed
-from config.api.serializers import StrictSerializer
+from api.conditional import (
+    IF_MATCH,
+    IF_NONE_MATCH,
+    PreconditionFailed,
+    etag_for,
+    expected_version,
+    not_modified,
+)
+from api.scoping import OwnerScopedViewSet
+from api.serializers import StrictSerializer
 from todos import services
 from todos.filters import StrictFilterBackend, TaskFilter
 from todos.models import Task
 from todos.pagination import TaskCursorPagination
-from todos.permissions import IsOwner
 from todos.serializers import PUT_DEFAULTS, TaskSerializer
-
-
-class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
-    """The one place where a user's data is fenced off from everyone else's.
-
-    ``get_queryset()`` returns only the requester's rows of ``model``, so lists
-    never leak and another user's id is a 404 exactly like a missing one. A
-    subclass may not replace that: defining ``queryset`` or ``get_queryset`` is a
-    ``TypeError`` when the class is created.
-    """
-
-    model: ClassVar[type[Model]]
-    owner_field: ClassVar[str] = "owner"
-    permission_classes = [IsAuthenticated, IsOwner]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        for name in ("queryset", "get_queryset"):
-            if name in cls.__dict__:
-                raise TypeError(
-                    f"{cls.__name__} may not define {name}: owner scoping lives in "
-                    "OwnerScopedViewSet.get_queryset (narrow it with scope_queryset)."
-                )
-
-    def get_queryset(self) -> QuerySet[Any]:
-        manager = self.model._default_manager
-        if getattr(self, "swagger_fake_view", False):
-            return manager.none()
-        user = self.request.user
-        if user is None or not user.is_authenticated:
-            raise exceptions.NotAuthenticated
-        return self.scope_queryset(manager.filter(**{self.owner_field: user}))
-
-    def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        """Hook for subclasses to narrow (never widen) the owner's rows."""
-        return queryset
-
-
-def etag_for(task: Task) -> str:
-    """A strong validator that changes whenever the task does."""
-    return f'"{task.pk}.{task.version}"'
-
-
-def _matches(header: str, task: Task) -> bool:
-    tags = parse_etags(header)
-    return "*" in tags or etag_for(task) in tags
 
 
 @contextmanager
@@ -84,25 +41,7 @@ def _service_errors() -> Iterator[None]:
         raise exceptions.NotFound from None
 
 
-IF_MATCH = OpenApiParameter(
-    "If-Match",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Only act if the task still has this ETag; otherwise 412.",
-)
-IF_NONE_MATCH = OpenApiParameter(
-    "If-None-Match",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Answer 304 with no body if the task still has this ETag.",
-)
-ETAG_HEADER = {"ETag": {"description": "The task's current version."}}
-
-
-class TaskViewSet(
-    mixins.ListModelMixin,
-    OwnerScopedViewSet,
-):
+class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     """The requester's tasks."""
 
     model = Task
@@ -120,19 +59,11 @@ class TaskViewSet(
             )
         return Response(self.get_serializer(task).data, status=code, headers=headers)
 
-    def _check_if_match(self, task: Task) -> int | None:
-        header = self.request.headers.get("If-Match")
-        if header is None:
-            return None
-        if not _matches(header, task):
-            raise PreconditionFailed
-        return task.version
-
     @extend_schema(request=TaskSerializer, responses={201: TaskSerializer})
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        task = services.task_create(owner=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        task = self.perform_create(serializer)
         return self._respond(task, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -140,8 +71,7 @@ class TaskViewSet(
     )
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         task = self.get_object()
-        header = request.headers.get("If-None-Match")
-        if header is not None and _matches(header, task):
+        if not_modified(request, task):
             return Response(
                 status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag_for(task)}
             )
@@ -149,7 +79,7 @@ class TaskViewSet(
 
     def _write(self, request: Request, *, partial: bool) -> Response:
         task = self.get_object()
-        expected = self._check_if_match(task)
+        expected = expected_version(request, task)
         serializer = self.get_serializer(task, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
@@ -179,7 +109,7 @@ class TaskViewSet(
     @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         task = self.get_object()
-        expected = self._check_if_match(task)
+        expected = expected_version(request, task)
         with _service_errors():
             services.task_delete(task=task, expected_version=expected)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -189,7 +119,7 @@ class TaskViewSet(
     def complete(self, request: Request, pk: str | None = None) -> Response:
         """Mark the task completed. Completing a completed task changes nothing."""
         task = self.get_object()
-        expected = self._check_if_match(task)
+        expected = expected_version(request, task)
         self._refuse_input()
         return self._run(services.task_complete, task=task, expected_version=expected)
 
@@ -198,6 +128,6 @@ class TaskViewSet(
     def reopen(self, request: Request, pk: str | None = None) -> Response:
         """Move a completed task back to pending. Reopening an open task is harmless."""
         task = self.get_object()
-        expected = self._check_if_match(task)
+        expected = expected_version(request, task)
         self._refuse_input()
         return self._run(services.task_reopen, task=task, expected_version=expected)

@@ -13,7 +13,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.settings.env import env_bool, env_int, env_list, env_str
 
 # Lets classes such as admin.ModelAdmin[Task] be subscripted at run time.
 django_stubs_ext.monkeypatch()
@@ -50,13 +50,14 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
+    "api",
     "accounts",
     "todos",
 ]
 
 MIDDLEWARE = [
-    "config.requestlog.RequestLogMiddleware",
-    "config.api.middleware.RequestBodyLimitMiddleware",
+    "api.requestlog.RequestLogMiddleware",
+    "api.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -182,7 +183,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
@@ -197,8 +198,8 @@ REST_FRAMEWORK = {
     },
     # Client IPs for throttling: how many proxies in front append X-Forwarded-For.
     "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
-    "EXCEPTION_HANDLER": "config.api.exceptions.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "config.api.schema.ProblemAutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ProblemAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -275,9 +276,9 @@ if _LOG_FORMAT not in {"json", "plain"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.requestlog.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "api.requestlog.RequestIdFilter"}},
     "formatters": {
-        "json": {"()": "config.requestlog.JsonFormatter"},
+        "json": {"()": "api.requestlog.JsonFormatter"},
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
         },

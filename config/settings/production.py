@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int
+from config.settings.env import env_bool, env_int
 
 from .base import *  # noqa: F403
 

@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from psycopg import pq, sql
 
-from tests.config.probe import ROOT, run_python
-from tests.live import server_env
+from tests.support.live import server_env
+from tests.support.probe import ROOT, run_python
 
 PG_URL = "postgres://app@db.example.com:5432/app?sslmode=require"
 

@@ -10,9 +10,9 @@ from urllib.request import Request, urlopen
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
-from tests.config.probe import run_python
-from tests.live import gunicorn, manage, server_env
+from config.settings.env import env_bool, env_int, env_list, env_str
+from tests.support.live import gunicorn, manage, server_env
+from tests.support.probe import run_python
 
 
 def _load_settings(module: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -9,8 +9,8 @@ from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import Direction
 from rest_framework import serializers
 
-from config.api.exceptions import PROBLEM_CONTENT_TYPE
-from config.api.serializers import StrictInputMixin
+from api.problems import PROBLEM_CONTENT_TYPE
+from api.serializers import StrictInputMixin
 
 # What text inputs accept, as OpenAPI patterns (no look-arounds, no flags: the
 # dialect is ECMA 262's). Django and DRF refuse NUL characters anywhere (PostgreSQL

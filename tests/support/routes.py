@@ -1,14 +1,7 @@
-"""Every API route, every kind of caller, generated from the URL configuration.
+"""The route table: one row per (route, method) served under /api/v1/.
 
-The table below must have exactly one row per (route, method) the URLconf serves
-under /api/v1/: adding a route without deciding who may call it fails this suite.
-
-The callers: the owner of the world's task, another user, and a token that is
-missing, expired, or of a deactivated or deleted account. On a route of the caller's
-own ("self"), each signed-in user sees and changes only its own account and tasks; on
-the owner's task another user gets a 404; a bad token is a 401 problem that writes
-nothing. Public routes need no token; the auth endpoints ignore one, while the
-schema and docs pages, which authenticate whoever sends one, refuse a bad one.
+The route matrix, the outage test and the schema test all read it; adding a route
+without a row fails tests/adversarial/test_route_matrix.py.
 """
 
 from __future__ import annotations
@@ -18,21 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework import status
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import (
     BlacklistedToken,
-    OutstandingToken,
 )
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
 from tests.factories import DEFAULT_PASSWORD, TaskFactory, UserFactory
 from todos.models import Task
-
-pytestmark = pytest.mark.django_db
 
 API_PREFIX = "api/v1/"
 NEW_PASSWORD = "An0ther-long-pass"
@@ -84,6 +73,12 @@ def _plain(name: str, body: Callable[[World], Any] | Any = None):
         return reverse(name), body(w) if callable(body) else body
 
     return build
+
+
+def _as(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    return client
 
 
 def _lists_only_its_tasks(w: World, response: Any) -> None:
@@ -237,59 +232,8 @@ def served_routes() -> set[tuple[str, str]]:
     return routes
 
 
-def test_every_served_route_has_exactly_one_row():
-    assert served_routes() == set(ROUTES)
-
-
-def test_every_self_route_says_what_its_caller_gets():
-    assert [
-        key for key, row in ROUTES.items() if row.kind == "self" and not row.mine
-    ] == []
-
-
-# --- callers ------------------------------------------------------------------------
-
-
-def _client(token: str | None) -> APIClient:
-    client = APIClient()
-    if token:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
-
-
-def _as(user: User) -> APIClient:
-    return _client(str(AccessToken.for_user(user)))
-
-
-def _expired(user: User) -> str:
-    token = AccessToken.for_user(user)
-    token.set_exp(lifetime=-datetime.timedelta(seconds=1))
-    return str(token)
-
-
-def _bad_token(caller: str, user: User) -> str | None:
-    """A bearer token of ``caller``'s kind for ``user`` (None: anonymous).
-
-    Deactivates or deletes ``user`` as the kind says: call it once the request's
-    body is built.
-    """
-    if caller == "anonymous":
-        return None
-    if caller == "expired":
-        return _expired(user)
-    token = str(AccessToken.for_user(user))
-    if caller == "deactivated":
-        User.objects.filter(pk=user.pk).update(is_active=False)
-    if caller == "deleted":
-        user.delete()
-    return token
-
-
-BAD_CALLERS = ["anonymous", "expired", "deactivated", "deleted"]
-
-
-@pytest.fixture
-def world() -> World:
+def make_world() -> World:
+    """Two users, each with a task; the owner's is completed."""
     owner = UserFactory.create()
     other = UserFactory.create()
     task = TaskFactory.create(
@@ -301,122 +245,3 @@ def world() -> World:
     return World(
         owner=owner, other=other, task=task, other_task=other_task, caller=owner
     )
-
-
-def _call(client: APIClient, method: str, url: str, body: Any):
-    return getattr(client, method.lower())(url, body, format="json")
-
-
-def _everything() -> dict[str, list[Any]]:
-    """Every row of every table a request could write."""
-    models = [User, Task, OutstandingToken, BlacklistedToken]
-    return {
-        model.__name__: list(model._default_manager.order_by("pk").values_list())
-        for model in models
-    }
-
-
-def _footprint(user: User) -> dict[str, list[Any]]:
-    """Everything stored about ``user``: the account, its tasks and its tokens."""
-    return {
-        "account": list(User.objects.filter(pk=user.pk).values_list()),
-        "tasks": list(Task.objects.filter(owner=user).order_by("pk").values_list()),
-        "tokens": list(
-            OutstandingToken.objects.filter(user=user).order_by("pk").values_list()
-        ),
-        "revoked": list(
-            BlacklistedToken.objects.filter(token__user=user)
-            .order_by("pk")
-            .values_list()
-        ),
-    }
-
-
-def _assert_401_problem(response: Any) -> None:
-    assert response.status_code == status.HTTP_401_UNAUTHORIZED, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    assert response.json()["status"] == status.HTTP_401_UNAUTHORIZED
-    assert response["WWW-Authenticate"].startswith("Bearer")
-
-
-def _rows(*kinds: str) -> list[Any]:
-    return [
-        pytest.param(key, row, id=f"{key[1]} {key[0]}")
-        for key, row in ROUTES.items()
-        if row.kind in kinds
-    ]
-
-
-@pytest.mark.parametrize(("key", "row"), _rows("owned", "public"))
-def test_the_owner_succeeds(world, key, row):
-    _, method = key
-    url, body = row.request(world)
-    response = _call(_as(world.owner), method, url, body)
-    assert response.status_code == row.ok, response.content
-
-
-@pytest.mark.parametrize("caller", ["owner", "other"])
-@pytest.mark.parametrize(("key", "row"), _rows("self"))
-def test_each_user_gets_and_changes_only_its_own_account_and_tasks(
-    world, key, row, caller
-):
-    _, method = key
-    world.caller = getattr(world, caller)
-    url, body = row.request(world)
-    untouched = _footprint(world.bystander)
-
-    response = _call(_as(world.caller), method, url, body)
-
-    assert response.status_code == row.ok, response.content
-    row.mine(world, response)
-    assert _footprint(world.bystander) == untouched
-
-
-@pytest.mark.parametrize(("key", "row"), _rows("owned"))
-def test_another_user_gets_404_for_the_owners_objects(world, key, row):
-    _, method = key
-    url, body = row.request(world)
-    before = _everything()
-    response = _call(_as(world.other), method, url, body)
-    assert response.status_code == status.HTTP_404_NOT_FOUND
-    assert _everything() == before
-
-
-@pytest.mark.parametrize("caller", BAD_CALLERS)
-@pytest.mark.parametrize(("key", "row"), _rows("owned", "self"))
-def test_callers_without_valid_credentials_get_401_and_write_nothing(
-    world, key, row, caller
-):
-    _, method = key
-    url, body = row.request(world)
-    token = _bad_token(caller, world.owner)
-    before = _everything()
-
-    response = _call(_client(token), method, url, body)
-
-    _assert_401_problem(response)
-    assert _everything() == before
-
-
-def _public_cells() -> list[Any]:
-    return [
-        pytest.param(*cell.values, caller, id=f"{cell.id}-{caller}")
-        for cell in _rows("public")
-        for caller in BAD_CALLERS
-    ]
-
-
-@pytest.mark.parametrize(("key", "row", "caller"), _public_cells())
-def test_public_routes_need_no_token_and_ignore_a_bad_one(world, key, row, caller):
-    """The bad token is another account's: the body (the owner's login) stays good.
-
-    Public routes read no credentials at all, so a stale token left in a client
-    cannot turn a login, a refresh or the docs into a 401.
-    """
-    _, method = key
-    url, body = row.request(world)
-    token = _bad_token(caller, world.other)
-
-    response = _call(_client(token), method, url, body)
-
-    assert response.status_code == row.ok, response.content

@@ -2,7 +2,8 @@
 
 Each test runs the production settings under config/gunicorn.conf.py (2 workers x 2
 threads, persistent health-checked connections) against a scratch PostgreSQL server
-of this module's own (tests.live.scratch_postgres), so it can stop the database or
+of this module's own (tests.support.live.scratch_postgres), so it can stop the
+database or
 kill its connections without disturbing anybody else's. Client threads create and
 read tasks throughout.
 
@@ -29,8 +30,14 @@ from typing import Any
 
 import pytest
 
-from tests.live import ScratchPostgres, gunicorn, manage, request, scratch_postgres
-from tests.live import server_env as base_server_env
+from tests.support.live import (
+    ScratchPostgres,
+    gunicorn,
+    manage,
+    request,
+    scratch_postgres,
+)
+from tests.support.live import server_env as base_server_env
 from todos.filters import PRIORITY_BY_NAME
 
 pytestmark = [

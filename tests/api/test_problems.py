@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.test import Client
 from django.urls import path, reverse
 from rest_framework import status
 
 from config.urls import urlpatterns as project_urls
+from tests.support.problems import PROBLEM, assert_problem
 from todos.models import Task
 
 pytestmark = pytest.mark.django_db
 
 LIST = "/api/v1/tasks/"
-PROBLEM = "application/problem+json"
-
-
-def _assert_problem(response, code: int) -> dict:
-    assert response.status_code == code
-    assert response["Content-Type"] == PROBLEM
-    body = json.loads(response.content)
-    assert body["status"] == code
-    assert body["type"].startswith("urn:taskapi:problem:")
-    assert body["title"]
-    assert body["detail"]
-    return body
 
 
 def test_validation_problems_list_each_field_with_pointer_message_and_code(
     auth_client,
 ):
-    body = _assert_problem(auth_client.post(LIST, {"title": "", "priority": "x"}), 400)
+    body = assert_problem(auth_client.post(LIST, {"title": "", "priority": "x"}), 400)
     assert body["errors"] == [
         {
             "field": "title",
@@ -51,7 +38,7 @@ def test_validation_problems_list_each_field_with_pointer_message_and_code(
 
 def test_401_carries_www_authenticate_bearer(api_client):
     response = api_client.get(LIST)
-    _assert_problem(response, 401)
+    assert_problem(response, 401)
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -62,7 +49,7 @@ def test_a_bad_token_is_a_plain_401_problem_without_the_token_libraries_internal
 
     response = api_client.get(LIST)
 
-    _assert_problem(response, 401)
+    assert_problem(response, 401)
     assert response.json() == {
         "type": "urn:taskapi:problem:token-not-valid",
         "title": "Unauthorized",
@@ -75,23 +62,23 @@ def test_malformed_json_is_400(auth_client):
     response = auth_client.generic(
         "POST", LIST, b'{"title": ', content_type="application/json"
     )
-    _assert_problem(response, 400)
+    assert_problem(response, 400)
 
 
 def test_non_json_bodies_are_415(auth_client):
     response = auth_client.generic(
         "POST", LIST, b"title=hello", content_type="application/x-www-form-urlencoded"
     )
-    _assert_problem(response, 415)
+    assert_problem(response, 415)
     assert Task.objects.count() == 0
 
 
 def test_an_unknown_api_url_is_a_problem_404(auth_client):
-    _assert_problem(auth_client.get("/api/v1/no-such-thing/"), 404)
+    assert_problem(auth_client.get("/api/v1/no-such-thing/"), 404)
 
 
 def test_a_wrong_method_is_a_problem_405(auth_client):
-    _assert_problem(auth_client.delete(LIST), 405)
+    assert_problem(auth_client.delete(LIST), 405)
 
 
 def test_an_unexpected_crash_is_a_problem_500_without_a_trace(settings):
@@ -103,13 +90,13 @@ def test_an_unexpected_crash_is_a_problem_500_without_a_trace(settings):
         (),
         {
             "urlpatterns": [path("api/v1/boom/", boom), *project_urls],
-            "handler500": "config.api.views.server_error",
-            "handler404": "config.api.views.not_found",
+            "handler500": "api.views.server_error",
+            "handler404": "api.views.not_found",
         },
     )
     client = Client(raise_request_exception=False)
     response = client.get("/api/v1/boom/")
-    body = _assert_problem(response, 500)
+    body = assert_problem(response, 500)
     assert "secret internals" not in response.content.decode()
     assert body["detail"] == "An unexpected error occurred on the server."
 

@@ -37,7 +37,8 @@ from rest_framework_simplejwt.token_blacklist.models import (
 from accounts.models import User
 from tests.conftest import bearer
 from tests.factories import TaskFactory
-from tests.live import request, signed_in_server
+from tests.support.live import request, signed_in_server
+from tests.support.problems import PROBLEM, assert_problem
 from todos.models import Task
 
 pytestmark = pytest.mark.django_db
@@ -45,24 +46,14 @@ pytestmark = pytest.mark.django_db
 LIST = reverse("todos:task-list")
 REGISTER = reverse("accounts:register")
 TOKEN = reverse("accounts:token")
-PROBLEM = "application/problem+json"
 MiB = 1024 * 1024
 # What a refused request may allocate while it is handled: half the body limit, so
 # reading even a part of a refused body would show.
 MEMORY_BUDGET = MiB // 2
 
 
-def _problem(response: Any, code: int) -> dict[str, Any]:
-    assert response.status_code == code, response.content[:500]
-    assert response["Content-Type"] == PROBLEM
-    body: dict[str, Any] = json.loads(response.content)
-    assert body["status"] == code
-    assert body["type"].startswith("urn:taskapi:problem:")
-    return body
-
-
 def _fields(response: Any) -> list[str]:
-    return [e["field"] for e in _problem(response, 400)["errors"]]
+    return [e["field"] for e in assert_problem(response, 400)["errors"]]
 
 
 def _state() -> dict[str, Any]:
@@ -136,7 +127,7 @@ def test_a_page_size_over_200_is_a_400_naming_it_before_any_task_query(
     with CaptureQueriesContext(connection) as queries:
         response = auth_client.get(LIST, {"page_size": value})
 
-    assert _problem(response, 400)["errors"] == [
+    assert assert_problem(response, 400)["errors"] == [
         {
             "field": "page_size",
             "pointer": "/page_size",
@@ -196,7 +187,7 @@ def _next_cursor(client: APIClient, **params: str) -> str:
 def _cursor_refused(client: APIClient, cursor: str, **params: str) -> str:
     """The cursor is refused with a 400 naming it; returns the message."""
     response = client.get(LIST, {"cursor": cursor, **params})
-    body = _problem(response, 400)
+    body = assert_problem(response, 400)
     assert [e["field"] for e in body["errors"]] == ["cursor"]
     message: str = body["errors"][0]["message"]
     return message
@@ -452,7 +443,7 @@ def test_a_10_mb_body_is_413_unread_in_flat_memory(wsgi, endpoint):
     with _nothing_written(), _peak_memory() as peak:
         response = send(body)
 
-    detail = _problem(response, 413)["detail"]
+    detail = assert_problem(response, 413)["detail"]
     assert detail == f"The request body is {10 * MiB} bytes; the limit is {MiB}."
     assert body.position == 0
     assert peak[0] < MEMORY_BUDGET
@@ -470,7 +461,7 @@ def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_not(wsgi, user
     over = LazyBody(MiB + 1, head, tail)
     with _nothing_written():
         response = _stream(wsgi, LIST, over, authorization=authorization)
-    _problem(response, 413)
+    assert_problem(response, 413)
     assert over.position == 0
 
 
@@ -480,7 +471,7 @@ def test_a_lying_large_content_length_is_413_before_reading(wsgi, user):
         response = _stream(
             wsgi, LIST, body, declared=50 * MiB, authorization=authorization
         )
-    _problem(response, 413)
+    assert_problem(response, 413)
     assert body.position == 0
 
 
@@ -501,7 +492,7 @@ def test_a_garbage_content_length_is_a_400(auth_client, value):
         response = auth_client.generic(
             "POST", LIST, b"{}", content_type="application/json", CONTENT_LENGTH=value
         )
-    _problem(response, 400)
+    assert_problem(response, 400)
 
 
 @pytest.mark.parametrize(
@@ -548,7 +539,7 @@ def test_deeply_nested_json_is_a_400_not_500_in_bounded_memory(auth_client, docu
         with _peak_memory() as peak:
             response = send()
 
-    _problem(response, 400)
+    assert_problem(response, 400)
     assert peak[0] < _budget(document)
 
 
@@ -563,7 +554,7 @@ def test_a_body_of_many_unknown_keys_gets_a_short_answer(auth_client, path):
             "POST", path, document, content_type="application/json"
         )
 
-    errors = _problem(response, 400)["errors"]
+    errors = assert_problem(response, 400)["errors"]
     assert [e["field"] for e in errors] == [f"k{i:05}" for i in range(20)]
     assert {e["code"] for e in errors} == {"unknown_field"}
     assert len(response.content) < 5_000
@@ -576,7 +567,7 @@ def test_more_query_parameters_than_django_parses_is_a_problem_400(auth_client):
     limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
     query = "&".join(f"p{i}=1" for i in range(limit + 1))
 
-    body = _problem(auth_client.get(f"{LIST}?{query}"), 400)
+    body = assert_problem(auth_client.get(f"{LIST}?{query}"), 400)
 
     assert body["detail"] == "The request has too many parameters."
 
@@ -587,7 +578,7 @@ def test_many_query_parameters_on_a_public_endpoint_are_a_problem_400(api_client
         response = api_client.post(
             f"{TOKEN}?{query}", {"email": "a@example.com", "password": "x"}
         )
-    _problem(response, 400)
+    assert_problem(response, 400)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from config.api.exceptions import is_api_request, problem_response
+from api.problems import is_api_request, problem_response
 
 
 class RequestBodyLimitMiddleware:

@@ -36,7 +36,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from accounts import services
 from accounts.models import User
 from tests.factories import DEFAULT_PASSWORD
-from tests.live import signed_in_server
+from tests.support.live import signed_in_server
 
 pytestmark = pytest.mark.django_db
 

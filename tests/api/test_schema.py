@@ -13,7 +13,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from tests.factories import TaskFactory
-from tests.test_routes import ROUTES
+from tests.support.routes import ROUTES
 
 pytestmark = pytest.mark.django_db
 

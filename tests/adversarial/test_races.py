@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from tests.conftest import bearer
 from tests.factories import TaskFactory
-from tests.races import race
+from tests.support.races import race
 from todos.models import Task
 
 pytestmark = [

@@ -20,7 +20,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
 from tests.factories import DEFAULT_PASSWORD, TaskFactory, UserFactory
-from tests.races import race
+from tests.support.races import race
 from todos.models import Task
 
 pytestmark = pytest.mark.django_db

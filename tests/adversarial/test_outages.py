@@ -1,6 +1,6 @@
 """Every API route while the database is unreachable: 503 problem+json, retry later.
 
-Driven by the route table of tests/test_routes.py, which must name every route the
+Driven by the route table of tests/support/routes.py, which must name every route the
 URLconf serves, so a new route is covered here as soon as it is in that table.
 """
 
@@ -13,14 +13,10 @@ from rest_framework import status
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tests import test_routes
-from tests.config.test_health import unreachable_database
-from tests.test_routes import ROUTES, Row, World
+from tests.support.database import unreachable_database
+from tests.support.routes import ROUTES, Row, World
 
 pytestmark = pytest.mark.django_db
-
-# The route table's own fixture: its rows get the world they were written for.
-world = test_routes.world
 
 # The OpenAPI schema and the two documentation pages are built from code alone: they
 # keep answering during an outage, like /healthz.

@@ -29,7 +29,8 @@ every operation). The run is reproducible: FUZZ_SEED (a fixed default, or
 ``random``) and FUZZ_EXAMPLES, examples per operation and phase (default 10), bound
 its cost. A longer run::
 
-    FUZZ_EXAMPLES=100 FUZZ_SEED=random .venv/bin/pytest tests/test_schemathesis.py
+    FUZZ_EXAMPLES=100 FUZZ_SEED=random \
+        .venv/bin/pytest tests/adversarial/test_schemathesis.py
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from django.core.management import call_command
 from django.db import connection
 from schemathesis.openapi.checks import RejectedPositiveData
 
-from tests.live import gunicorn, manage, request, server_env
+from tests.support.live import gunicorn, manage, request, server_env
 
 # The server, not this process, reads and writes the data; the marker only makes
 # pytest-django set the test database up.

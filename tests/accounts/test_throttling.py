@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.live import gunicorn, manage, request, server_env
+from tests.support.live import gunicorn, manage, request, server_env
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
 PASSWORD = "Quite-long-pass-42"

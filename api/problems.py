@@ -27,12 +27,6 @@ PROBLEM_TYPE_BASE = "urn:taskapi:problem:"
 API_PREFIX = "/api/"
 
 
-class PreconditionFailed(exceptions.APIException):
-    status_code = status.HTTP_412_PRECONDITION_FAILED
-    default_detail = "The resource has changed since you read it (If-Match failed)."
-    default_code = "precondition_failed"
-
-
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."

@@ -6,7 +6,7 @@ from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 
-from config.api.exceptions import is_api_request, problem_response
+from api.problems import is_api_request, problem_response
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from config.requestlog import JsonFormatter, RequestIdFilter
-from tests.live import gunicorn, manage, request, server_env
+from api.requestlog import JsonFormatter, RequestIdFilter
+from tests.support.live import gunicorn, manage, request, server_env
 
 REQUEST_LOGGER = "taskapi.request"
 
