@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -21,6 +24,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if marker is not None:
             reason = marker.kwargs.get("reason", "needs PostgreSQL")
             item.add_marker(pytest.mark.skip(reason=f"PostgreSQL only: {reason}"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the item, for fixtures that act on failures."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Headless Chromium; a failing test leaves a screenshot in artifacts/browser/."""
+    from tests.support import browser as support
+
+    reason = support.missing()
+    if reason is not None:
+        pytest.fail(reason)
+    with support.chromium() as driver:
+        yield driver
+        report = getattr(request.node, "report_call", None)
+        if report is None or report.failed:
+            support.save_artifacts(driver, request.node.nodeid)
 
 
 @pytest.fixture
