@@ -51,13 +51,23 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        for klass in cls.__mro__:
+            if klass is OwnerScopedViewSet:
+                break
+            # DRF's own mixins come before this base in a viewset's bases (e.g.
+            # CreateModelMixin.perform_create): theirs are replaced by ours below.
+            if klass.__module__ == "rest_framework.mixins":
+                continue
+            for name in GUARDED_MEMBERS:
+                if name in klass.__dict__:
+                    raise TypeError(
+                        f"{cls.__name__} may not define {name}: owner scoping lives "
+                        "in api.scoping.OwnerScopedViewSet (narrow the rows with "
+                        "scope_queryset, add permissions with permission_classes)."
+                    )
         for name in GUARDED_MEMBERS:
-            if name in cls.__dict__:
-                raise TypeError(
-                    f"{cls.__name__} may not define {name}: owner scoping lives in "
-                    "api.scoping.OwnerScopedViewSet (narrow the rows with "
-                    "scope_queryset, add permissions with permission_classes)."
-                )
+            if name in OwnerScopedViewSet.__dict__:
+                setattr(cls, name, OwnerScopedViewSet.__dict__[name])
         extra = [p for p in cls.permission_classes if p not in OWNER_PERMISSIONS]
         cls.permission_classes = [*OWNER_PERMISSIONS, *extra]
 

@@ -365,21 +365,3 @@ def test_a_list_never_contains_another_users_tasks(auth_client, user, other_user
     TaskFactory.create_batch(4, owner=other_user)
     ids = {t["id"] for t in auth_client.get(LIST).json()["results"]}
     assert ids == {str(t.pk) for t in mine}
-
-
-def test_a_viewset_that_replaces_the_scoping_fails_at_class_creation():
-    from todos.views import OwnerScopedViewSet
-
-    with pytest.raises(TypeError, match="may not define get_queryset"):
-
-        class Leaky(OwnerScopedViewSet):
-            model = Task
-
-            def get_queryset(self):
-                return Task.objects.all()
-
-    with pytest.raises(TypeError, match="may not define queryset"):
-
-        class AlsoLeaky(OwnerScopedViewSet):
-            model = Task
-            queryset = Task.objects.all()
