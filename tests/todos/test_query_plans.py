@@ -37,7 +37,7 @@ from rest_framework.test import APIClient, APIRequestFactory
 from accounts.models import User
 from tests.conftest import bearer
 from tests.factories import UserFactory
-from todos.management.commands.seed import Progress, Row, TaskGenerator, copy_tasks
+from todos.seeding import Progress, Row, TaskGenerator, copy_tasks
 from todos.models import Task
 from todos.pagination import ORDERINGS, TaskCursorPagination
 
