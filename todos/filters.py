@@ -18,9 +18,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from api.schema import NOT_BLANK_TEXT_PATTERN
-from todos.models import Task, TaskPriority, TaskStatus
+from todos.models import PRIORITY_BY_NAME, Task, TaskStatus
 
-PRIORITY_BY_NAME = {p.name.lower(): int(p.value) for p in TaskPriority}
 SEARCH_MAX_LENGTH = 200
 
 
@@ -117,12 +116,12 @@ class TaskFilter(django_filters.FilterSet):
     status = CommaSeparatedChoiceFilter(
         field_name="status",
         mapping={s.value: s.value for s in TaskStatus},
-        help_text="Comma-separated statuses: pending, in_progress, completed.",
+        help_text=f"Comma-separated statuses: {', '.join(TaskStatus.values)}.",
     )
     priority = CommaSeparatedChoiceFilter(
         field_name="priority",
         mapping=PRIORITY_BY_NAME,
-        help_text="Comma-separated priorities: low, normal, high, urgent.",
+        help_text=f"Comma-separated priorities: {', '.join(PRIORITY_BY_NAME)}.",
     )
     due_before = UTCDateTimeFilter(
         field_name="due_at", lookup_expr="lt", help_text="Due strictly before."

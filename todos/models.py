@@ -36,6 +36,12 @@ class TaskPriority(models.IntegerChoices):
     URGENT = 40, "Urgent"
 
 
+# Priorities travel through the API as these names (``low`` … ``urgent``), in
+# filters and in documents alike; the database stores the ranks.
+PRIORITY_BY_NAME: dict[str, int] = {p.name.lower(): int(p.value) for p in TaskPriority}
+NAME_BY_PRIORITY: dict[int, str] = {r: n for n, r in PRIORITY_BY_NAME.items()}
+
+
 class TaskQuerySet(models.QuerySet["Task"]):
     """Reusable filters, and an ``update()`` that keeps the row's bookkeeping."""
 

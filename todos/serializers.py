@@ -10,10 +10,13 @@ from rest_framework import serializers
 
 from api.serializers import StrictInputMixin
 from todos import services
-from todos.filters import PRIORITY_BY_NAME
-from todos.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, Task
-
-NAME_BY_PRIORITY = {value: name for name, value in PRIORITY_BY_NAME.items()}
+from todos.models import (
+    DESCRIPTION_MAX_LENGTH,
+    NAME_BY_PRIORITY,
+    PRIORITY_BY_NAME,
+    TITLE_MAX_LENGTH,
+    Task,
+)
 
 
 class PriorityField(serializers.ChoiceField):
