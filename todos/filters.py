@@ -9,7 +9,6 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -18,7 +17,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from api.schema import NOT_BLANK_TEXT_PATTERN
-from todos.models import PRIORITY_BY_NAME, Task, TaskStatus
+from todos.models import PRIORITY_BY_NAME, Task, TaskQuerySet, TaskStatus
 
 SEARCH_MAX_LENGTH = 200
 
@@ -163,12 +162,11 @@ class TaskFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_overdue(
-        self, queryset: QuerySet[Task], name: str, value: bool | None
-    ) -> QuerySet[Task]:
+        self, queryset: TaskQuerySet, name: str, value: bool | None
+    ) -> TaskQuerySet:
         if value is None:
             return queryset
-        overdue = Q(due_at__lt=timezone.now()) & ~Q(status=TaskStatus.COMPLETED)
-        return queryset.filter(overdue if value else ~overdue)
+        return queryset.overdue() if value else queryset.not_overdue()
 
     def filter_search(
         self, queryset: QuerySet[Task], name: str, value: str

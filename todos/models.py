@@ -42,6 +42,16 @@ PRIORITY_BY_NAME: dict[str, int] = {p.name.lower(): int(p.value) for p in TaskPr
 NAME_BY_PRIORITY: dict[int, str] = {r: n for n, r in PRIORITY_BY_NAME.items()}
 
 
+# An open task is one not completed: the list's open filters, the partial indexes
+# that serve them, and the bulk completion all use this one condition.
+OPEN = ~models.Q(status=TaskStatus.COMPLETED)
+
+
+def overdue_condition(now: datetime.datetime) -> models.Q:
+    """Overdue at ``now``: due strictly before it and still open."""
+    return models.Q(due_at__lt=now) & OPEN
+
+
 class TaskQuerySet(models.QuerySet["Task"]):
     """Reusable filters, and an ``update()`` that keeps the row's bookkeeping."""
 
@@ -49,10 +59,14 @@ class TaskQuerySet(models.QuerySet["Task"]):
         return self.filter(owner=user)
 
     def open(self) -> TaskQuerySet:
-        return self.exclude(status=TaskStatus.COMPLETED)
+        return self.filter(OPEN)
 
     def overdue(self, now: datetime.datetime | None = None) -> TaskQuerySet:
-        return self.open().filter(due_at__lt=now or timezone.now())
+        return self.filter(overdue_condition(now or timezone.now()))
+
+    def not_overdue(self, now: datetime.datetime | None = None) -> TaskQuerySet:
+        """Everything :meth:`overdue` leaves out, undated tasks included."""
+        return self.filter(~overdue_condition(now or timezone.now()))
 
     def update(self, **kwargs: Any) -> int:
         """Bump ``version`` and ``updated_at`` on every bulk update as well.
@@ -184,7 +198,7 @@ class Task(models.Model):
                 "owner",
                 models.F("created_at").desc(),
                 models.F("id").desc(),
-                condition=~models.Q(status=TaskStatus.COMPLETED),
+                condition=OPEN,
                 name="todos_task_owner_open_idx",
             ),
             # Full rather than partial (due_at IS NOT NULL): ordering=due_at lists the
@@ -195,7 +209,7 @@ class Task(models.Model):
             # "What is due next": open tasks by due date (the README's example list).
             models.Index(
                 fields=["owner", "due_at", "id"],
-                condition=~models.Q(status=TaskStatus.COMPLETED),
+                condition=OPEN,
                 name="todos_task_owner_open_due_idx",
             ),
             models.Index(

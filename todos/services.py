@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from todos.models import Task, TaskStatus, completion_time_for
+from todos.models import OPEN, Task, TaskStatus, completion_time_for
 
 _MAX_ATTEMPTS = 5
 
@@ -116,7 +116,7 @@ def task_delete(*, task: Task, expected_version: int | None = None) -> None:
 
 def tasks_complete(*, tasks: QuerySet[Task]) -> int:
     """Complete every open task in ``tasks``; return how many changed."""
-    return tasks.exclude(status=TaskStatus.COMPLETED).update(
+    return tasks.filter(OPEN).update(
         status=TaskStatus.COMPLETED, completed_at=timezone.now()
     )
 
