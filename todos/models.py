@@ -52,6 +52,16 @@ def overdue_condition(now: datetime.datetime) -> models.Q:
     return models.Q(due_at__lt=now) & OPEN
 
 
+def next_revision(version: Any) -> dict[str, Any]:
+    """What every change of a stored task writes besides its own fields.
+
+    ``version`` one up from ``version`` (a number, or ``F("version")`` in SQL) and
+    ``updated_at`` now. ``Task.save()``, ``TaskQuerySet.update()`` and the
+    optimistic updates of ``todos.services`` all write exactly this.
+    """
+    return {"version": version + 1, "updated_at": timezone.now()}
+
+
 class TaskQuerySet(models.QuerySet["Task"]):
     """Reusable filters, and an ``update()`` that keeps the row's bookkeeping."""
 
@@ -74,9 +84,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
         ``Model.save()`` does the same for single rows, so no write path of the
         project can change a task without moving both.
         """
-        kwargs.setdefault("version", models.F("version") + 1)
-        kwargs.setdefault("updated_at", timezone.now())
-        return super().update(**kwargs)
+        return super().update(**{**next_revision(models.F("version")), **kwargs})
 
     update.alters_data = True  # type: ignore[attr-defined]
 
@@ -249,11 +257,12 @@ class Task(models.Model):
         version instead of calling ``save()``.
         """
         if not self._state.adding:
-            self.version += 1
-            self.updated_at = timezone.now()
+            revision = next_revision(self.version)
+            for name, value in revision.items():
+                setattr(self, name, value)
             update_fields = kwargs.get("update_fields")
             if update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, "version", "updated_at"}
+                kwargs["update_fields"] = {*update_fields, *revision}
         super().save(*args, **kwargs)
 
     def clean(self) -> None:

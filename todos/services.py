@@ -16,7 +16,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from todos.models import OPEN, Task, TaskStatus, completion_time_for
+from todos.models import (
+    OPEN,
+    Task,
+    TaskStatus,
+    completion_time_for,
+    next_revision,
+)
 
 _MAX_ATTEMPTS = 5
 
@@ -50,15 +56,11 @@ def task_update(
         values = _values_for(task, changes)
         if not values:
             return task
-        now = timezone.now()
-        written = Task.objects.filter(pk=task.pk, version=task.version).update(
-            **values, version=task.version + 1, updated_at=now
-        )
+        values |= next_revision(task.version)
+        written = Task.objects.filter(pk=task.pk, version=task.version).update(**values)
         if written:
             for name, value in values.items():
                 setattr(task, name, value)
-            task.version += 1
-            task.updated_at = now
             return task
         if expected_version is not None:
             raise VersionMismatch
