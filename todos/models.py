@@ -42,6 +42,22 @@ PRIORITY_BY_NAME: dict[str, int] = {p.name.lower(): int(p.value) for p in TaskPr
 NAME_BY_PRIORITY: dict[int, str] = {r: n for n, r in PRIORITY_BY_NAME.items()}
 
 
+# A task as the API shows it, in this order: the serializer's fields, which the
+# admin shows too (with the owner and the version). The API writes none of the
+# read-only ones.
+TASK_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "due_at",
+    "completed_at",
+    "created_at",
+    "updated_at",
+)
+TASK_READ_ONLY_FIELDS = ("id", "completed_at", "created_at", "updated_at")
+
 # An open task is one not completed: the list's open filters, the partial indexes
 # that serve them, and the bulk completion all use this one condition.
 OPEN = ~models.Q(status=TaskStatus.COMPLETED)

@@ -14,6 +14,8 @@ from todos.models import (
     DESCRIPTION_MAX_LENGTH,
     NAME_BY_PRIORITY,
     PRIORITY_BY_NAME,
+    TASK_FIELDS,
+    TASK_READ_ONLY_FIELDS,
     TITLE_MAX_LENGTH,
     Task,
 )
@@ -48,18 +50,8 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
 
     class Meta:
         model = Task
-        fields = [
-            "id",
-            "title",
-            "description",
-            "status",
-            "priority",
-            "due_at",
-            "completed_at",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = ["id", "completed_at", "created_at", "updated_at"]
+        fields = TASK_FIELDS
+        read_only_fields = TASK_READ_ONLY_FIELDS
 
     def create(self, validated_data: dict[str, Any]) -> Task:
         """New tasks go through the service (the view supplies the owner)."""
