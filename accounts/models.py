@@ -13,6 +13,10 @@ from django.utils import timezone
 
 from accounts.managers import UserManager
 
+# What a sign-up or profile change hears when the email is in use in any letter
+# case: from the unique constraint, the serializers and the views alike.
+EMAIL_TAKEN_MESSAGE = "A user with this email address already exists."
+
 
 class User(AbstractBaseUser, PermissionsMixin):
     """A person who owns tasks; signs in with an email unique in any letter case."""
@@ -47,9 +51,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             models.UniqueConstraint(
                 Lower("email"),
                 name="accounts_user_email_ci_uniq",
-                violation_error_message=(
-                    "A user with this email address already exists."
-                ),
+                violation_error_message=EMAIL_TAKEN_MESSAGE,
             ),
             models.CheckConstraint(
                 condition=GreaterThan(Length(Trim("email")), 0),

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.fields import get_error_detail
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
-from accounts.models import User
+from accounts.models import EMAIL_TAKEN_MESSAGE, User
 from api.serializers import StrictInputMixin, StrictSerializer
 
 
@@ -19,9 +19,7 @@ def _check_email_free(email: str, *, exclude: User | None = None) -> str:
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
     if taken.exists():
-        raise serializers.ValidationError(
-            "A user with this email address already exists.", code="unique"
-        )
+        raise serializers.ValidationError(EMAIL_TAKEN_MESSAGE, code="unique")
     return email
 
 
