@@ -18,6 +18,7 @@ from todos.expressions import DatabaseNow, TrimWhitespace
 from todos.ids import uuid7
 
 TITLE_MAX_LENGTH = 255
+TITLE_BLANK_MESSAGE = "The title may not be blank."
 DESCRIPTION_MAX_LENGTH = 10_000
 
 
@@ -152,7 +153,7 @@ class Task(models.Model):
             models.CheckConstraint(
                 condition=GreaterThan(Length(TrimWhitespace("title")), 0),
                 name="todos_task_title_not_blank",
-                violation_error_message="The title may not be blank.",
+                violation_error_message=TITLE_BLANK_MESSAGE,
             ),
             models.CheckConstraint(
                 condition=LessThanOrEqual(Length("title"), TITLE_MAX_LENGTH),
@@ -285,7 +286,7 @@ class Task(models.Model):
         """Keep ``completed_at`` in step with ``status`` and reject blank titles."""
         super().clean()
         if self.title is not None and not self.title.strip():
-            raise ValidationError({"title": "The title may not be blank."})
+            raise ValidationError({"title": TITLE_BLANK_MESSAGE})
         self.completed_at = completion_time_for(self.status, self.completed_at)
 
 
