@@ -13,7 +13,6 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from accounts.models import User
 from todos.models import (
@@ -119,12 +118,14 @@ def task_delete(*, task: Task, expected_version: int | None = None) -> None:
 def tasks_complete(*, tasks: QuerySet[Task]) -> int:
     """Complete every open task in ``tasks``; return how many changed."""
     return tasks.filter(OPEN).update(
-        status=TaskStatus.COMPLETED, completed_at=timezone.now()
+        status=TaskStatus.COMPLETED,
+        completed_at=completion_time_for(TaskStatus.COMPLETED, None),
     )
 
 
 def tasks_reopen(*, tasks: QuerySet[Task]) -> int:
     """Move every completed task in ``tasks`` back to pending; return how many."""
     return tasks.filter(status=TaskStatus.COMPLETED).update(
-        status=TaskStatus.PENDING, completed_at=None
+        status=TaskStatus.PENDING,
+        completed_at=completion_time_for(TaskStatus.PENDING, None),
     )
