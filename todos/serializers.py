@@ -86,10 +86,10 @@ def _rfc3339(value: datetime.datetime | None, zone: datetime.tzinfo) -> str | No
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-# What PUT writes when a field is left out: a full replacement resets it.
+# What PUT writes when a field is left out: a full replacement resets it to the
+# model's default (every writable field but the required title).
 PUT_DEFAULTS: dict[str, Any] = {
-    "description": "",
-    "status": Task.Status.PENDING,
-    "priority": Task.Priority.NORMAL,
-    "due_at": None,
+    field.name: field.get_default()
+    for field in Task._meta.concrete_fields
+    if field.name in ("description", "status", "priority", "due_at")
 }
