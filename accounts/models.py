@@ -67,4 +67,4 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def clean(self) -> None:
         super().clean()
-        self.email = self.__class__.objects.normalize_email(self.email.strip())
+        self.email = self.__class__.objects.normalize_email(self.email)
