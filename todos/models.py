@@ -82,9 +82,6 @@ def next_revision(version: Any) -> dict[str, Any]:
 class TaskQuerySet(models.QuerySet["Task"]):
     """Reusable filters, and an ``update()`` that keeps the row's bookkeeping."""
 
-    def for_owner(self, user: Any) -> TaskQuerySet:
-        return self.filter(owner=user)
-
     def open(self) -> TaskQuerySet:
         return self.filter(OPEN)
 
