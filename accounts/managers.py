@@ -17,10 +17,19 @@ class UserManager(BaseUserManager["User"]):
 
     use_in_migrations = True
 
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        """The email as stored: trimmed, with Django's lower-cased domain.
+
+        The one normalisation of every write path: ``create_user``, the model's
+        ``clean()`` (the admin) and profile changes.
+        """
+        return super().normalize_email((email or "").strip())
+
     def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
         if not email or not email.strip():
             raise ValueError("An email address is required.")
-        user = self.model(email=self.normalize_email(email.strip()), **extra)
+        user = self.model(email=self.normalize_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user

@@ -13,13 +13,19 @@ from django.utils import timezone
 
 from accounts.managers import UserManager
 
+# What a sign-up or profile change hears when the email is in use in any letter
+# case: from the unique constraint, the serializers and the views alike.
+EMAIL_TAKEN_MESSAGE = "A user with this email address already exists."
+EMAIL_MAX_LENGTH = 254
+NAME_MAX_LENGTH = 150
+
 
 class User(AbstractBaseUser, PermissionsMixin):
     """A person who owns tasks; signs in with an email unique in any letter case."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    email = models.EmailField("email address", max_length=254)
-    name = models.CharField("display name", max_length=150, blank=True)
+    email = models.EmailField("email address", max_length=EMAIL_MAX_LENGTH)
+    name = models.CharField("display name", max_length=NAME_MAX_LENGTH, blank=True)
     is_active = models.BooleanField(
         "active",
         default=True,
@@ -47,9 +53,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             models.UniqueConstraint(
                 Lower("email"),
                 name="accounts_user_email_ci_uniq",
-                violation_error_message=(
-                    "A user with this email address already exists."
-                ),
+                violation_error_message=EMAIL_TAKEN_MESSAGE,
             ),
             models.CheckConstraint(
                 condition=GreaterThan(Length(Trim("email")), 0),
@@ -63,4 +67,4 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def clean(self) -> None:
         super().clean()
-        self.email = self.__class__.objects.normalize_email(self.email.strip())
+        self.email = self.__class__.objects.normalize_email(self.email)

@@ -10,7 +10,12 @@ from rest_framework import serializers
 from rest_framework.fields import get_error_detail
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
-from accounts.models import User
+from accounts.models import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_TAKEN_MESSAGE,
+    NAME_MAX_LENGTH,
+    User,
+)
 from api.serializers import StrictInputMixin, StrictSerializer
 
 
@@ -19,9 +24,7 @@ def _check_email_free(email: str, *, exclude: User | None = None) -> str:
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
     if taken.exists():
-        raise serializers.ValidationError(
-            "A user with this email address already exists.", code="unique"
-        )
+        raise serializers.ValidationError(EMAIL_TAKEN_MESSAGE, code="unique")
     return email
 
 
@@ -46,9 +49,11 @@ class UserSerializer(StrictInputMixin, serializers.ModelSerializer[User]):
 
 
 class RegisterSerializer(StrictSerializer):
-    email = serializers.EmailField(max_length=254)
+    email = serializers.EmailField(max_length=EMAIL_MAX_LENGTH)
     password = serializers.CharField(write_only=True, trim_whitespace=False)
-    name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    name = serializers.CharField(
+        max_length=NAME_MAX_LENGTH, required=False, allow_blank=True
+    )
 
     def validate_email(self, value: str) -> str:
         return _check_email_free(value)

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView
 
 from accounts import services
-from accounts.models import User
+from accounts.models import EMAIL_TAKEN_MESSAGE, User
 from accounts.serializers import (
     AccountDeleteSerializer,
     PasswordChangeSerializer,
@@ -31,9 +31,7 @@ from accounts.throttling import (
 
 
 def _email_taken() -> serializers.ValidationError:
-    return serializers.ValidationError(
-        {"email": ["A user with this email address already exists."]}, code="unique"
-    )
+    return serializers.ValidationError({"email": [EMAIL_TAKEN_MESSAGE]}, code="unique")
 
 
 class RegisterView(APIView):

@@ -39,10 +39,6 @@ _RECORD_ATTRS = frozenset(
 )
 
 
-def current_request_id() -> str | None:
-    return _request_id.get()
-
-
 def _user_id(request: HttpRequest) -> str | None:
     """The authenticated user's id, without ever triggering a lookup here."""
     user: Any = request.__dict__.get("user")

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from todos import services
-from todos.models import Task
+from todos.models import TASK_FIELDS, TASK_READ_ONLY_FIELDS, Task
 
 
 @admin.register(Task)
@@ -15,20 +15,9 @@ class TaskAdmin(admin.ModelAdmin[Task]):
     list_select_related = ("owner",)
     search_fields = ("title", "owner__email")
     autocomplete_fields = ("owner",)
-    readonly_fields = ("id", "completed_at", "created_at", "updated_at", "version")
-    fields = (
-        "id",
-        "owner",
-        "title",
-        "description",
-        "status",
-        "priority",
-        "due_at",
-        "completed_at",
-        "created_at",
-        "updated_at",
-        "version",
-    )
+    readonly_fields = (*TASK_READ_ONLY_FIELDS, "version")
+    # The API's fields, the owner after the id, and the version last.
+    fields = (TASK_FIELDS[0], "owner", *TASK_FIELDS[1:], "version")
     show_full_result_count = False
     actions = ("mark_completed", "reopen")
 

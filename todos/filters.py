@@ -9,7 +9,6 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -18,9 +17,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from api.schema import NOT_BLANK_TEXT_PATTERN
-from todos.models import Task, TaskPriority, TaskStatus
+from todos.models import PRIORITY_BY_NAME, Task, TaskQuerySet, TaskStatus
 
-PRIORITY_BY_NAME = {p.name.lower(): int(p.value) for p in TaskPriority}
 SEARCH_MAX_LENGTH = 200
 
 
@@ -117,12 +115,12 @@ class TaskFilter(django_filters.FilterSet):
     status = CommaSeparatedChoiceFilter(
         field_name="status",
         mapping={s.value: s.value for s in TaskStatus},
-        help_text="Comma-separated statuses: pending, in_progress, completed.",
+        help_text=f"Comma-separated statuses: {', '.join(TaskStatus.values)}.",
     )
     priority = CommaSeparatedChoiceFilter(
         field_name="priority",
         mapping=PRIORITY_BY_NAME,
-        help_text="Comma-separated priorities: low, normal, high, urgent.",
+        help_text=f"Comma-separated priorities: {', '.join(PRIORITY_BY_NAME)}.",
     )
     due_before = UTCDateTimeFilter(
         field_name="due_at", lookup_expr="lt", help_text="Due strictly before."
@@ -164,12 +162,11 @@ class TaskFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_overdue(
-        self, queryset: QuerySet[Task], name: str, value: bool | None
-    ) -> QuerySet[Task]:
+        self, queryset: TaskQuerySet, name: str, value: bool | None
+    ) -> TaskQuerySet:
         if value is None:
             return queryset
-        overdue = Q(due_at__lt=timezone.now()) & ~Q(status=TaskStatus.COMPLETED)
-        return queryset.filter(overdue if value else ~overdue)
+        return queryset.overdue() if value else queryset.not_overdue()
 
     def filter_search(
         self, queryset: QuerySet[Task], name: str, value: str

@@ -18,6 +18,7 @@ from todos.expressions import DatabaseNow, TrimWhitespace
 from todos.ids import uuid7
 
 TITLE_MAX_LENGTH = 255
+TITLE_BLANK_MESSAGE = "The title may not be blank."
 DESCRIPTION_MAX_LENGTH = 10_000
 
 
@@ -36,17 +37,60 @@ class TaskPriority(models.IntegerChoices):
     URGENT = 40, "Urgent"
 
 
+# Priorities travel through the API as these names (``low`` … ``urgent``), in
+# filters and in documents alike; the database stores the ranks.
+PRIORITY_BY_NAME: dict[str, int] = {p.name.lower(): int(p.value) for p in TaskPriority}
+NAME_BY_PRIORITY: dict[int, str] = {r: n for n, r in PRIORITY_BY_NAME.items()}
+
+
+# A task as the API shows it, in this order: the serializer's fields, which the
+# admin shows too (with the owner and the version). The API writes none of the
+# read-only ones.
+TASK_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "due_at",
+    "completed_at",
+    "created_at",
+    "updated_at",
+)
+TASK_READ_ONLY_FIELDS = ("id", "completed_at", "created_at", "updated_at")
+
+# An open task is one not completed: the list's open filters, the partial indexes
+# that serve them, and the bulk completion all use this one condition.
+OPEN = ~models.Q(status=TaskStatus.COMPLETED)
+
+
+def overdue_condition(now: datetime.datetime) -> models.Q:
+    """Overdue at ``now``: due strictly before it and still open."""
+    return models.Q(due_at__lt=now) & OPEN
+
+
+def next_revision(version: Any) -> dict[str, Any]:
+    """What every change of a stored task writes besides its own fields.
+
+    ``version`` one up from ``version`` (a number, or ``F("version")`` in SQL) and
+    ``updated_at`` now. ``Task.save()``, ``TaskQuerySet.update()`` and the
+    optimistic updates of ``todos.services`` all write exactly this.
+    """
+    return {"version": version + 1, "updated_at": timezone.now()}
+
+
 class TaskQuerySet(models.QuerySet["Task"]):
     """Reusable filters, and an ``update()`` that keeps the row's bookkeeping."""
 
-    def for_owner(self, user: Any) -> TaskQuerySet:
-        return self.filter(owner=user)
-
     def open(self) -> TaskQuerySet:
-        return self.exclude(status=TaskStatus.COMPLETED)
+        return self.filter(OPEN)
 
     def overdue(self, now: datetime.datetime | None = None) -> TaskQuerySet:
-        return self.open().filter(due_at__lt=now or timezone.now())
+        return self.filter(overdue_condition(now or timezone.now()))
+
+    def not_overdue(self, now: datetime.datetime | None = None) -> TaskQuerySet:
+        """Everything :meth:`overdue` leaves out, undated tasks included."""
+        return self.filter(~overdue_condition(now or timezone.now()))
 
     def update(self, **kwargs: Any) -> int:
         """Bump ``version`` and ``updated_at`` on every bulk update as well.
@@ -54,9 +98,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
         ``Model.save()`` does the same for single rows, so no write path of the
         project can change a task without moving both.
         """
-        kwargs.setdefault("version", models.F("version") + 1)
-        kwargs.setdefault("updated_at", timezone.now())
-        return super().update(**kwargs)
+        return super().update(**{**next_revision(models.F("version")), **kwargs})
 
     update.alters_data = True  # type: ignore[attr-defined]
 
@@ -108,7 +150,7 @@ class Task(models.Model):
             models.CheckConstraint(
                 condition=GreaterThan(Length(TrimWhitespace("title")), 0),
                 name="todos_task_title_not_blank",
-                violation_error_message="The title may not be blank.",
+                violation_error_message=TITLE_BLANK_MESSAGE,
             ),
             models.CheckConstraint(
                 condition=LessThanOrEqual(Length("title"), TITLE_MAX_LENGTH),
@@ -178,7 +220,7 @@ class Task(models.Model):
                 "owner",
                 models.F("created_at").desc(),
                 models.F("id").desc(),
-                condition=~models.Q(status=TaskStatus.COMPLETED),
+                condition=OPEN,
                 name="todos_task_owner_open_idx",
             ),
             # Full rather than partial (due_at IS NOT NULL): ordering=due_at lists the
@@ -189,7 +231,7 @@ class Task(models.Model):
             # "What is due next": open tasks by due date (the README's example list).
             models.Index(
                 fields=["owner", "due_at", "id"],
-                condition=~models.Q(status=TaskStatus.COMPLETED),
+                condition=OPEN,
                 name="todos_task_owner_open_due_idx",
             ),
             models.Index(
@@ -229,18 +271,19 @@ class Task(models.Model):
         version instead of calling ``save()``.
         """
         if not self._state.adding:
-            self.version += 1
-            self.updated_at = timezone.now()
+            revision = next_revision(self.version)
+            for name, value in revision.items():
+                setattr(self, name, value)
             update_fields = kwargs.get("update_fields")
             if update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, "version", "updated_at"}
+                kwargs["update_fields"] = {*update_fields, *revision}
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
         """Keep ``completed_at`` in step with ``status`` and reject blank titles."""
         super().clean()
         if self.title is not None and not self.title.strip():
-            raise ValidationError({"title": "The title may not be blank."})
+            raise ValidationError({"title": TITLE_BLANK_MESSAGE})
         self.completed_at = completion_time_for(self.status, self.completed_at)
 
 

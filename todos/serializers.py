@@ -10,10 +10,15 @@ from rest_framework import serializers
 
 from api.serializers import StrictInputMixin
 from todos import services
-from todos.filters import PRIORITY_BY_NAME
-from todos.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, Task
-
-NAME_BY_PRIORITY = {value: name for name, value in PRIORITY_BY_NAME.items()}
+from todos.models import (
+    DESCRIPTION_MAX_LENGTH,
+    NAME_BY_PRIORITY,
+    PRIORITY_BY_NAME,
+    TASK_FIELDS,
+    TASK_READ_ONLY_FIELDS,
+    TITLE_MAX_LENGTH,
+    Task,
+)
 
 
 class PriorityField(serializers.ChoiceField):
@@ -45,18 +50,8 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
 
     class Meta:
         model = Task
-        fields = [
-            "id",
-            "title",
-            "description",
-            "status",
-            "priority",
-            "due_at",
-            "completed_at",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = ["id", "completed_at", "created_at", "updated_at"]
+        fields = TASK_FIELDS
+        read_only_fields = TASK_READ_ONLY_FIELDS
 
     def create(self, validated_data: dict[str, Any]) -> Task:
         """New tasks go through the service (the view supplies the owner)."""
@@ -91,10 +86,10 @@ def _rfc3339(value: datetime.datetime | None, zone: datetime.tzinfo) -> str | No
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-# What PUT writes when a field is left out: a full replacement resets it.
+# What PUT writes when a field is left out: a full replacement resets it to the
+# model's default (every writable field but the required title).
 PUT_DEFAULTS: dict[str, Any] = {
-    "description": "",
-    "status": Task.Status.PENDING,
-    "priority": Task.Priority.NORMAL,
-    "due_at": None,
+    field.name: field.get_default()
+    for field in Task._meta.concrete_fields
+    if field.name in ("description", "status", "priority", "due_at")
 }

@@ -13,10 +13,15 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from accounts.models import User
-from todos.models import Task, TaskStatus, completion_time_for
+from todos.models import (
+    OPEN,
+    Task,
+    TaskStatus,
+    completion_time_for,
+    next_revision,
+)
 
 _MAX_ATTEMPTS = 5
 
@@ -50,15 +55,11 @@ def task_update(
         values = _values_for(task, changes)
         if not values:
             return task
-        now = timezone.now()
-        written = Task.objects.filter(pk=task.pk, version=task.version).update(
-            **values, version=task.version + 1, updated_at=now
-        )
+        values |= next_revision(task.version)
+        written = Task.objects.filter(pk=task.pk, version=task.version).update(**values)
         if written:
             for name, value in values.items():
                 setattr(task, name, value)
-            task.version += 1
-            task.updated_at = now
             return task
         if expected_version is not None:
             raise VersionMismatch
@@ -116,13 +117,15 @@ def task_delete(*, task: Task, expected_version: int | None = None) -> None:
 
 def tasks_complete(*, tasks: QuerySet[Task]) -> int:
     """Complete every open task in ``tasks``; return how many changed."""
-    return tasks.exclude(status=TaskStatus.COMPLETED).update(
-        status=TaskStatus.COMPLETED, completed_at=timezone.now()
+    return tasks.filter(OPEN).update(
+        status=TaskStatus.COMPLETED,
+        completed_at=completion_time_for(TaskStatus.COMPLETED, None),
     )
 
 
 def tasks_reopen(*, tasks: QuerySet[Task]) -> int:
     """Move every completed task in ``tasks`` back to pending; return how many."""
     return tasks.filter(status=TaskStatus.COMPLETED).update(
-        status=TaskStatus.PENDING, completed_at=None
+        status=TaskStatus.PENDING,
+        completed_at=completion_time_for(TaskStatus.PENDING, None),
     )

@@ -38,7 +38,7 @@ from tests.support.live import (
     scratch_postgres,
 )
 from tests.support.live import server_env as base_server_env
-from todos.filters import PRIORITY_BY_NAME
+from todos.models import PRIORITY_BY_NAME
 
 pytestmark = [
     pytest.mark.postgres(reason="database faults are PostgreSQL server behaviour"),

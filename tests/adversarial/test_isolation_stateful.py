@@ -53,8 +53,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
 from tests.factories import TaskFactory, UserFactory
 from todos.expressions import DatabaseNow
-from todos.filters import PRIORITY_BY_NAME
-from todos.models import Task, TaskStatus
+from todos.models import PRIORITY_BY_NAME, Task, TaskStatus
 from todos.pagination import ORDERINGS, TaskCursorPagination
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from tests.factories import TaskFactory, UserFactory
-from todos.models import Task
+from todos.models import TASK_FIELDS, TASK_READ_ONLY_FIELDS, Task
 
 if TYPE_CHECKING:
     from rest_framework.response import _MonkeyPatchedResponse as HttpResponse
@@ -39,19 +39,9 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.django_db
 
 LIST = reverse("todos:task-list")
-# The task representation (README): every key a body may carry.
-KNOWN = {
-    "id",
-    "title",
-    "description",
-    "status",
-    "priority",
-    "due_at",
-    "completed_at",
-    "created_at",
-    "updated_at",
-}
-READ_ONLY = {"id", "completed_at", "created_at", "updated_at"}
+# The task representation: every key a body may carry.
+KNOWN = set(TASK_FIELDS)
+READ_ONLY = set(TASK_READ_ONLY_FIELDS)
 FORGED_TIME = "2001-02-03T04:05:06Z"
 
 # Placeholders, replaced by real ids once the example's users and tasks exist.

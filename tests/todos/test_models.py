@@ -309,3 +309,25 @@ def test_completing_sets_completed_at_and_reopening_clears_it():
     reopened = _reload(task)
     assert reopened.status == Task.Status.PENDING
     assert reopened.completed_at is None
+
+
+# --- the queryset's rules -----------------------------------------------------------
+
+
+def test_overdue_and_not_overdue_split_the_tasks_by_the_one_overdue_rule():
+    now = timezone.now()
+    past, future = now - datetime.timedelta(hours=1), now + datetime.timedelta(hours=1)
+    owner = UserFactory.create()
+    late = TaskFactory.create(owner=owner, due_at=past, status=Task.Status.PENDING)
+    started = TaskFactory.create(
+        owner=owner, due_at=past, status=Task.Status.IN_PROGRESS
+    )
+    done_late = TaskFactory.create(
+        owner=owner, due_at=past, status=Task.Status.COMPLETED, completed_at=now
+    )
+    upcoming = TaskFactory.create(owner=owner, due_at=future)
+    undated = TaskFactory.create(owner=owner, due_at=None)
+
+    assert set(Task.objects.overdue(now)) == {late, started}
+    assert set(Task.objects.not_overdue(now)) == {done_late, upcoming, undated}
+    assert set(Task.objects.open()) == {late, started, upcoming, undated}

@@ -37,9 +37,9 @@ from rest_framework.test import APIClient, APIRequestFactory
 from accounts.models import User
 from tests.conftest import bearer
 from tests.factories import UserFactory
-from todos.management.commands.seed import Progress, Row, TaskGenerator, copy_tasks
 from todos.models import Task
 from todos.pagination import ORDERINGS, TaskCursorPagination
+from todos.seeding import Progress, Row, TaskGenerator, copy_tasks
 
 pytestmark = [
     pytest.mark.postgres(reason="the plans are PostgreSQL's planner's"),
