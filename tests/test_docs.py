@@ -162,3 +162,21 @@ def test_the_checks_catch_a_broken_link_a_missing_anchor_and_a_missing_path(
         "other.md#nope (no heading #nope)",
     ]
     assert _missing_paths(document) == ["todos/missing.py"]
+
+
+DECISIONS = sorted((ROOT / "docs" / "decisions").glob("*.md"))
+
+
+def test_decision_records_are_numbered_in_sequence():
+    numbers = [int(record.name[:4]) for record in DECISIONS]
+
+    assert all(re.fullmatch(r"\d{4}-[a-z0-9-]+\.md", r.name) for r in DECISIONS)
+    assert numbers == list(range(1, len(DECISIONS) + 1))
+
+
+@pytest.mark.parametrize("record", DECISIONS, ids=_name)
+def test_a_decision_record_has_context_decision_and_consequences(record):
+    headings = HEADING.findall(_prose(record.read_text()))
+
+    assert headings[0].startswith(f"{int(record.name[:4])}. ")
+    assert headings[1:] == ["Context", "Decision", "Consequences"]
