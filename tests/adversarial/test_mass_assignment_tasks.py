@@ -3,7 +3,7 @@
 Hypothesis adds random keys to otherwise valid bodies: the owner under every alias,
 the read-only fields, ``version``, account flags, near-misses of real field names
 and junk. A table then sends each named attack key to each write, so that none of
-them is left to chance. The contract (README, ``config/api/serializers.py``):
+them is left to chance. The contract (README, ``api/serializers.py``):
 
 * an unknown key is a 400 problem naming each unknown key, and nothing is written;
 * a read-only key of the representation is accepted and ignored;

@@ -11,7 +11,7 @@ run again under ``EXPLAIN (ANALYZE, FORMAT JSON)``. A plan fails when it
   large part of the user's tasks, costs time in proportion to the user's size.
 
 The user here has ``QUERY_PLAN_TASKS`` tasks (30,000 by default, to keep the suite
-fast); README "Performance" records a run with ``QUERY_PLAN_TASKS=1000000``, where
+fast); docs/performance.md records a run with ``QUERY_PLAN_TASKS=1000000``, where
 the planner makes the same choices. Timings are the benchmark's business (``make
 bench``), never asserted here.
 """
