@@ -73,17 +73,18 @@ class ContentSecurityPolicyMiddleware:
 
     ``SECURE_CSP`` maps a directive to its sources, the shape of Django 6.0's setting
     of that name; an empty mapping sends no header. A response that already carries
-    a policy (a view that needs its own) keeps it.
+    a policy (a view that needs its own) keeps it. The setting is read per response
+    (a join of a dozen short lists), so a test can switch it on a running server.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.policy = build_policy(getattr(settings, "SECURE_CSP", {}))
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if self.policy and "Content-Security-Policy" not in response:
-            response["Content-Security-Policy"] = self.policy
+        policy = build_policy(getattr(settings, "SECURE_CSP", {}))
+        if policy and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = policy
         return response
 
 
