@@ -58,9 +58,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "api.requestlog.RequestLogMiddleware",
-    "api.middleware.RequestBodyLimitMiddleware",
-    "api.middleware.ApiNotFoundMiddleware",
+    # Outside everything that may answer early, so every response carries the policy.
     "api.middleware.ContentSecurityPolicyMiddleware",
+    "api.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: the problem 404 it substitutes still gets every header above.
+    "api.middleware.ApiNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -36,6 +36,8 @@ for path, accept in json.loads(sys.argv[1]):
         "status": r.status_code,
         "type": r.get("Content-Type", ""),
         "csp": r.get("Content-Security-Policy"),
+        "frame_options": r.get("X-Frame-Options"),
+        "nosniff": r.get("X-Content-Type-Options"),
         "body": r.content.decode(errors="replace")[:200000],
     }))
 """
@@ -100,6 +102,9 @@ def test_unknown_api_paths_are_problem_404s_in_every_settings_module(module, pro
         assert response["status"] == 404, (request, response)
         assert response["type"] == "application/problem+json", (request, response)
         assert json.loads(response["body"]) == NOT_FOUND
+        # Substituted innermost: the security headers are still added around it.
+        assert response["frame_options"] == "DENY", (request, response)
+        assert response["nosniff"] == "nosniff", (request, response)
 
 
 @pytest.mark.parametrize("module", SETTINGS)
