@@ -55,14 +55,16 @@ def _console(driver: Any) -> list[dict[str, Any]]:
     return [e for e in driver.get_log("browser") if e["level"] in {"SEVERE", "WARNING"}]
 
 
-def _requested_urls(driver: Any) -> list[str]:
-    """Every http(s) URL the page fetched (Chromium's network events).
+def _network(driver: Any) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The http(s) URLs the page fetched, and each response's headers by URL.
 
-    A request the Content-Security-Policy blocked never leaves the browser: Chromium
-    reports it, then fails it with ``blockedReason: csp``; it is left out.
+    From Chromium's network events. A request the Content-Security-Policy blocked
+    never leaves the browser: Chromium reports it, then fails it with
+    ``blockedReason: csp``; it is left out.
     """
     sent: dict[str, str] = {}
     blocked: set[str] = set()
+    headers: dict[str, dict[str, str]] = {}
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         params = message.get("params", {})
@@ -70,12 +72,18 @@ def _requested_urls(driver: Any) -> list[str]:
             url = params["request"]["url"]
             if url.startswith(("http:", "https:")):
                 sent[params["requestId"]] = url
+        elif message["method"] == "Network.responseReceived":
+            response = params["response"]
+            headers[response["url"]] = {
+                k.lower(): v for k, v in response["headers"].items()
+            }
         elif (
             message["method"] == "Network.loadingFailed"
             and params.get("blockedReason") == "csp"
         ):
             blocked.add(params["requestId"])
-    return [url for request_id, url in sent.items() if request_id not in blocked]
+    fetched = [url for request_id, url in sent.items() if request_id not in blocked]
+    return fetched, headers
 
 
 def _foreign(urls: list[str]) -> list[str]:
@@ -144,7 +152,9 @@ def test_swagger_ui_tries_out_the_task_list_under_the_production_policy(
 
     # Nothing the policy blocked, nothing else gone wrong, nothing fetched elsewhere.
     assert _console(browser) == []
-    urls = _requested_urls(browser)
+    urls, headers = _network(browser)
+    policy = headers[f"{base}/api/v1/docs/"]["content-security-policy"]
+    assert "script-src 'self';" in policy
     assert any(u.startswith(f"{base}/api/v1/tasks/") for u in urls), urls
     assert any("/static/drf_spectacular_sidecar/" in u for u in urls), urls
     assert _foreign(urls) == []
@@ -165,4 +175,9 @@ def test_redoc_renders_the_operations_and_fetches_nothing_elsewhere(
     # (api/docs.py), which is what keeps the page from fetching it.
     console = _console(browser)
     assert all(REDOCLY_LOGO in e["message"] for e in console), console
-    assert _foreign(_requested_urls(browser)) == []
+    urls, headers = _network(browser)
+    assert (
+        "style-src 'self' 'unsafe-inline'"
+        in (headers[f"{base}/api/v1/redoc/"]["content-security-policy"])
+    )
+    assert _foreign(urls) == []
