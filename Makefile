@@ -14,11 +14,15 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 
 install: $(STAMP)
 
-## Create the environment, migrate the database, print a demo login, serve on :8000.
+RUN_ADDR ?= 127.0.0.1:8000
+
+## Create the environment, migrate the embedded SQLite database, print the demo login
+## (API and admin) and where to go, serve on $(RUN_ADDR). See docs/first-run.md. With
+## DATABASE_URL set there is no demo login (demo_user refuses) and the server starts.
 run: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) migrate --no-input
-	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_user
-	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) runserver 127.0.0.1:8000
+	-DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_user --url http://$(RUN_ADDR)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) runserver $(RUN_ADDR)
 
 ## Production serving: production settings under gunicorn (config/gunicorn.conf.py).
 ## Needs DJANGO_SECRET_KEY, JWT_SIGNING_KEY, DJANGO_ALLOWED_HOSTS and DATABASE_URL.
@@ -27,7 +31,7 @@ serve: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.production exec $(BIN)/gunicorn config.wsgi -c config/gunicorn.conf.py
 
 demo-password: $(STAMP)
-	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_user --reset
+	DJANGO_SETTINGS_MODULE=config.settings.local $(MANAGE) demo_user --reset --url http://$(RUN_ADDR)
 
 ## Demo data: SEED_ARGS="--users 100 --tasks-per-user 1000 --heavy-tasks 100000"
 seed: $(STAMP)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from api.problems import is_api_request, problem_response
+from api.problems import PROBLEM_CONTENT_TYPE, is_api_request, problem_response
 
 
 class RequestBodyLimitMiddleware:
@@ -42,3 +42,52 @@ class RequestBodyLimitMiddleware:
                     f"The request body is {length} bytes; the limit is {self.limit}.",
                 )
         return self.get_response(request)
+
+
+class ApiNotFoundMiddleware:
+    """Every 404 under ``/api/`` is a problem document, in every settings module.
+
+    ``handler404`` already answers one when ``DEBUG`` is off; with ``DEBUG`` on,
+    Django answers an unknown URL with its technical HTML page before any handler
+    runs. This rewrites any 404 under ``/api/`` that is not yet problem+json (that
+    page, or an ``Http404`` from a plain Django view) into the usual problem, so an
+    API client sees the same error on a laptop as in production.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and is_api_request(request)
+            and not response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE)
+        ):
+            return problem_response(404, "Not found.")
+        return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """Send ``settings.SECURE_CSP`` as the Content-Security-Policy header.
+
+    ``SECURE_CSP`` maps a directive to its sources, the shape of Django 6.0's setting
+    of that name; an empty mapping sends no header. A response that already carries
+    a policy (a view that needs its own) keeps it. The setting is read per response
+    (a join of a dozen short lists), so a test can switch it on a running server.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        policy = build_policy(getattr(settings, "SECURE_CSP", {}))
+        if policy and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = policy
+        return response
+
+
+def build_policy(directives: Mapping[str, Sequence[str]]) -> str:
+    """``{"script-src": ["'self'"]}`` -> ``"script-src 'self'"``."""
+    return "; ".join(" ".join([name, *sources]) for name, sources in directives.items())

@@ -1,24 +1,22 @@
-"""Root URL configuration: the admin, the v1 API and its documentation."""
+"""Root URL configuration: the API root, the admin, the v1 API and its documentation."""
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
-from drf_spectacular.views import (
-    SpectacularAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerView,
-)
+from drf_spectacular.views import SpectacularAPIView
 
-from api import health
+from api import docs, health, root
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", root.ApiRootView.as_view(), name="api-root"),
     path("auth/", include("accounts.urls")),
     path("", include("todos.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("docs/", docs.SwaggerView.as_view(url_name="schema"), name="docs"),
+    path("redoc/", docs.RedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
 urlpatterns = [
+    path("", root.ApiRootView.as_view(), name="root"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),

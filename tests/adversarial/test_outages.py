@@ -18,9 +18,14 @@ from tests.support.routes import ROUTES, Row, World
 
 pytestmark = pytest.mark.django_db
 
-# The OpenAPI schema and the two documentation pages are built from code alone: they
-# keep answering during an outage, like /healthz.
-NO_DATABASE = {("schema", "GET"), ("docs", "GET"), ("redoc", "GET")}
+# The API root, the OpenAPI schema and the two documentation pages are built from code
+# alone: they keep answering during an outage, like /healthz.
+NO_DATABASE = {
+    ("api-root", "GET"),
+    ("schema", "GET"),
+    ("docs", "GET"),
+    ("redoc", "GET"),
+}
 
 UNAVAILABLE = {
     "type": "urn:taskapi:problem:database-unavailable",

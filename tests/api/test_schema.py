@@ -45,11 +45,13 @@ def _path_of(url_name: str) -> str:
     return reverse(url_name)
 
 
-# The documentation endpoints are not part of the API they document.
+# The documentation endpoints and the root that links to them are not part of the
+# API they document.
+UNDOCUMENTED = {"api-root", "schema", "docs", "redoc"}
 DOCUMENTED = [
     pytest.param(key, row, id=f"{key[1]} {key[0]}")
     for key, row in ROUTES.items()
-    if key[0] not in {"schema", "docs", "redoc"}
+    if key[0] not in UNDOCUMENTED
 ]
 
 
@@ -145,13 +147,6 @@ def test_real_responses_conform_to_the_schema(schema, auth_client, user):
     _check(schema, "/api/v1/auth/me/", "GET", auth_client.get("/api/v1/auth/me/"))
     auth_client.credentials()
     _check(schema, "/api/v1/tasks/", "GET", auth_client.get("/api/v1/tasks/"))
-
-
-def test_the_swagger_and_redoc_pages_load(client):
-    for name in ("docs", "redoc"):
-        response = client.get(reverse(name))
-        assert response.status_code == 200
-        assert b"/api/v1/schema/" in response.content
 
 
 def test_the_yaml_schema_parses(client):

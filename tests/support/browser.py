@@ -55,6 +55,11 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
+    # Every console message (CSP violations included) and the network events, for
+    # driver.get_log("browser") and driver.get_log("performance").
+    options.set_capability(
+        "goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"}
+    )
     # An explicit driver path: Selenium Manager must not try to download one.
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     try:

@@ -197,6 +197,7 @@ ROUTES: dict[tuple[str, str], Row] = {
             lambda w: {"refresh": str(RefreshToken.for_user(w.owner))},
         ),
     ),
+    ("api-root", "GET"): Row("public", 200, _plain("api-root")),
     ("schema", "GET"): Row("public", 200, _plain("schema")),
     ("docs", "GET"): Row("public", 200, _plain("docs")),
     ("redoc", "GET"): Row("public", 200, _plain("redoc")),
