@@ -25,13 +25,13 @@ class RequestBodyLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if is_api_request(request):
-            if "HTTP_TRANSFER_ENCODING" in request.META:
+            if "Transfer-Encoding" in request.headers:
                 # Under WSGI Django reads no body without a Content-Length: a chunked
                 # body would silently count as empty.
                 return problem_response(
                     411, "Send the body with a Content-Length; chunked is not accepted."
                 )
-            declared = request.META.get("CONTENT_LENGTH") or "0"
+            declared = request.headers.get("Content-Length") or "0"
             try:
                 length = int(declared)
             except ValueError:
