@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class BetterAuthConfig(AppConfig):
+    """Better Auth sign-in: verified tokens and the local users they stand for."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "betterauth"
+    verbose_name = "Better Auth"
