@@ -48,7 +48,7 @@ def identity_user(*, claims: Claims, provider: str | None = None) -> User:
             identity = _find(provider, claims.subject)
             if identity is None:  # pragma: no cover - an identity deleted at once
                 raise
-    else:
+    elif identity.user.is_active:  # a refused user's profile is left as it was
         _refresh(identity, claims)
     return identity.user
 

@@ -1,4 +1,4 @@
-"""Root URL configuration: the admin, the v1 API and its documentation."""
+"""Root URL configuration: the admin, the v1 API, its documentation, compat routes."""
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
@@ -23,6 +23,9 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # /api/{user_id}/tasks for Next.js + Better Auth front ends (404 unless
+    # BETTER_AUTH_ENABLED); after /api/v1/ so that it can never shadow it.
+    path("", include("compat.urls")),
 ]
 
 handler400 = "api.views.bad_request"

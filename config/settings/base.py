@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "accounts",
     "todos",
     "betterauth",
+    "compat",
 ]
 
 MIDDLEWARE = [
