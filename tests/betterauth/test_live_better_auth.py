@@ -9,17 +9,13 @@ project is not installed (.ci/ensure-node-deps.sh installs it).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import jwt
 import pytest
 
 from tests.support import betterauth_node
-from tests.support.betterauth_node import api_env, better_auth_server
-from tests.support.live import gunicorn, manage, request, server_env
+from tests.support.betterauth_node import api_env, api_server, better_auth_server
+from tests.support.live import request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,17 +25,6 @@ def _node_installed() -> None:
     reason = betterauth_node.missing()
     if reason is not None:
         pytest.fail(reason)
-
-
-@contextmanager
-def api_server(directory: Path, **env: Any) -> Iterator[str]:
-    """Our API on a fresh SQLite file, its cache a table there (cold, unshared)."""
-    values = server_env(
-        DATABASE_URL=f"sqlite:///{directory / 'api.sqlite3'}", REDIS_URL="", **env
-    )
-    manage(values, "migrate", "--no-input")
-    with gunicorn(values, threads=4) as base:
-        yield base
 
 
 def _tasks(base: str, user_id: str, path: str = "") -> str:

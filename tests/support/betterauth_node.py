@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tests.support.live import ROOT, free_port
+from tests.support.live import ROOT, free_port, gunicorn, manage, server_env
 
 PROJECT = ROOT / "interop" / "better-auth"
 PASSWORD = "a-long-password-1"
@@ -179,3 +179,15 @@ def api_env(server: BetterAuthServer, **overrides: Any) -> dict[str, str]:
     }
     values.update({k: str(v) for k, v in overrides.items()})
     return values
+
+
+@contextmanager
+def api_server(directory: Path, **env: Any) -> Iterator[str]:
+    """Our API under gunicorn on a fresh SQLite file; its cache a table there (cold,
+    shared with no other server)."""
+    values = server_env(
+        DATABASE_URL=f"sqlite:///{directory / 'api.sqlite3'}", REDIS_URL="", **env
+    )
+    manage(values, "migrate", "--no-input")
+    with gunicorn(values, threads=4) as base:
+        yield base
