@@ -7,3 +7,6 @@ class BetterAuthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "betterauth"
     verbose_name = "Better Auth"
+
+    def ready(self) -> None:
+        from betterauth import checks  # noqa: F401  (registers the system checks)

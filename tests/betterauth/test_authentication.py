@@ -130,3 +130,25 @@ def test_garbage_bearer_tokens_keep_simplejwts_answer(better_auth):
     response = _client("not-a-jwt").get(ME)
     assert_problem(response, status.HTTP_401_UNAUTHORIZED)
     assert response.json()["type"].endswith("token-not-valid")
+
+
+def test_a_flood_of_unknown_kids_is_all_401_and_costs_one_jwks_fetch(
+    better_auth, settings
+):
+    """100 requests, each signed by a key of its own: one refetch, no more."""
+    from tests.support.betterauth import jwks_server
+
+    with jwks_server(better_auth) as served:
+        settings.BETTER_AUTH_JWKS = ""
+        settings.BETTER_AUTH_JWKS_URL = served.url
+        genuine = _client(better_auth.token("ba-1"))
+        assert genuine.get(ME).status_code == status.HTTP_200_OK
+        assert served.fetches == 1
+
+        for _ in range(100):
+            forged = better_auth.token("ba-1", key=SigningKey("EdDSA"))
+            assert_problem(_client(forged).get(TASKS), status.HTTP_401_UNAUTHORIZED)
+
+        assert served.fetches == 2
+        assert genuine.get(ME).status_code == status.HTTP_200_OK
+    assert User.objects.count() == 1
