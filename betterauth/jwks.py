@@ -192,7 +192,12 @@ def signing_key(kid: str) -> PyJWK:
     """
     source = KeySource.from_settings()
     if source.inline:
-        return _pick(_inline_set(source.inline), kid)
+        try:
+            keys = _inline_set(source.inline)
+        except (OSError, ValueError, PyJWTError):
+            logger.exception("BETTER_AUTH_JWKS is not a usable JWKS document")
+            raise KeysUnavailable(retry_after=source.min_refresh_seconds) from None
+        return _pick(keys, kid)
     entry = _cached(source)
     reason = "due"
     if entry is not None:

@@ -178,3 +178,12 @@ def test_an_inline_jwks_may_be_a_file(better_auth, settings, tmp_path):
     path.write_text(better_auth.jwks_json())
     settings.BETTER_AUTH_JWKS = str(path)
     assert verifier.verify(better_auth.token(SUBJECT)).subject == SUBJECT
+
+
+@pytest.mark.parametrize("inline", ['{"keys": []}', "{not json", "/no/such/jwks.json"])
+def test_an_unusable_inline_jwks_is_unavailable_not_a_crash(
+    better_auth, settings, inline
+):
+    settings.BETTER_AUTH_JWKS = inline
+    with pytest.raises(jwks.KeysUnavailable):
+        verifier.verify(better_auth.token(SUBJECT))
