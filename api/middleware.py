@@ -44,14 +44,19 @@ class RequestBodyLimitMiddleware:
         return self.get_response(request)
 
 
+_JSON_TYPES = (PROBLEM_CONTENT_TYPE, "application/json")
+
+
 class ApiNotFoundMiddleware:
     """Every 404 under ``/api/`` is a problem document, in every settings module.
 
     ``handler404`` already answers one when ``DEBUG`` is off; with ``DEBUG`` on,
     Django answers an unknown URL with its technical HTML page before any handler
-    runs. This rewrites any 404 under ``/api/`` that is not yet problem+json (that
-    page, or an ``Http404`` from a plain Django view) into the usual problem, so an
-    API client sees the same error on a laptop as in production.
+    runs. This rewrites any 404 under ``/api/`` that is not JSON (that page, or an
+    ``Http404`` from a plain Django view) into the usual problem, so an API client
+    sees the same error on a laptop as in production. A JSON 404 is an answer a view
+    chose (the Better Auth compatibility routes answer ``application/json`` with
+    ``message``) and is left alone.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -62,7 +67,7 @@ class ApiNotFoundMiddleware:
         if (
             response.status_code == 404
             and is_api_request(request)
-            and not response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE)
+            and not response.get("Content-Type", "").startswith(_JSON_TYPES)
         ):
             return problem_response(404, "Not found.")
         return response

@@ -1,4 +1,5 @@
-"""Root URL configuration: the API root, the admin, the v1 API and its documentation."""
+"""Root URL configuration: the API root, the admin, the v1 API and its documentation,
+and the Better Auth compatibility routes."""
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
@@ -21,6 +22,9 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # /api/{user_id}/tasks for Next.js + Better Auth front ends (404 unless
+    # BETTER_AUTH_ENABLED); after /api/v1/ so that it can never shadow it.
+    path("", include("compat.urls")),
 ]
 
 handler400 = "api.views.bad_request"

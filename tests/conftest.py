@@ -86,3 +86,23 @@ def other_client(other_user: User) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=bearer(other_user))
     return client
+
+
+@pytest.fixture
+def better_auth(settings: Any) -> Any:
+    """Better Auth on, with keys made for this test given inline (no network).
+
+    Returns the :class:`tests.support.betterauth.Issuer` that signs its tokens.
+    """
+    from tests.support.betterauth import ISSUER, Issuer
+
+    issuer = Issuer()
+    settings.BETTER_AUTH_ENABLED = True
+    settings.BETTER_AUTH_URL = ISSUER
+    settings.BETTER_AUTH_ISSUER = ISSUER
+    settings.BETTER_AUTH_AUDIENCE = [ISSUER]
+    settings.BETTER_AUTH_JWKS_URL = ""
+    settings.BETTER_AUTH_JWKS = issuer.jwks_json()
+    settings.BETTER_AUTH_ALGORITHMS = ["EdDSA"]
+    settings.BETTER_AUTH_SECRET = ""
+    return issuer

@@ -51,15 +51,21 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "corsheaders",
     "api",
     "accounts",
     "todos",
+    "betterauth",
+    "compat",
 ]
 
 MIDDLEWARE = [
     "api.requestlog.RequestLogMiddleware",
     # Outside everything that may answer early, so every response carries the policy.
     "api.middleware.ContentSecurityPolicyMiddleware",
+    # Before the body limit: a preflight (and every refusal below) carries the CORS
+    # headers, or the browser hides the real answer behind a CORS error.
+    "corsheaders.middleware.CorsMiddleware",
     "api.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -186,7 +192,11 @@ API_MAX_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.JWTAuthentication",
+        # Only when BETTER_AUTH_ENABLED; never sees a token of ours (see the class).
+        "betterauth.authentication.BetterAuthAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
@@ -236,6 +246,78 @@ SIMPLE_JWT = {
     "CHECK_REVOKE_TOKEN": True,
     "TOKEN_OBTAIN_SERIALIZER": "accounts.serializers.TokenObtainSerializer",
 }
+
+# --- Better Auth (a Next.js front end's sign-in; docs/better-auth.md) ---------------
+# Off by default: the compatibility routes /api/{user_id}/tasks answer 404 and Better
+# Auth tokens are not read. The key source is configuration, never the token.
+BETTER_AUTH_ENABLED = env_bool("BETTER_AUTH_ENABLED", default=False)
+BETTER_AUTH_URL = env_str("BETTER_AUTH_URL", default="").rstrip("/")
+# Expected iss and aud; both default to the Better Auth URL, as the jwt plugin sets
+# them. An explicitly empty value turns that check off.
+BETTER_AUTH_ISSUER = env_str("BETTER_AUTH_ISSUER", default=BETTER_AUTH_URL)
+BETTER_AUTH_AUDIENCE = env_list(
+    "BETTER_AUTH_AUDIENCE", default=[BETTER_AUTH_URL] if BETTER_AUTH_URL else []
+)
+BETTER_AUTH_JWKS_URL = env_str(
+    "BETTER_AUTH_JWKS_URL",
+    default=f"{BETTER_AUTH_URL}/api/auth/jwks" if BETTER_AUTH_URL else "",
+)
+# A JWKS document inline (JSON) or a path to one: replaces the URL (offline, tests).
+BETTER_AUTH_JWKS = env_str("BETTER_AUTH_JWKS", default="")
+BETTER_AUTH_ALGORITHMS = env_list("BETTER_AUTH_ALGORITHMS", default=["EdDSA"])
+# Only read when HS256 is in BETTER_AUTH_ALGORITHMS (betterauth.checks enforces it).
+BETTER_AUTH_SECRET = env_str("BETTER_AUTH_SECRET", default="")
+BETTER_AUTH_LEEWAY_SECONDS = env_int("BETTER_AUTH_LEEWAY_SECONDS", 30)
+# 0: no cap on exp - iat.
+BETTER_AUTH_MAX_TOKEN_LIFETIME_SECONDS = env_int(
+    "BETTER_AUTH_MAX_TOKEN_LIFETIME_SECONDS", 0
+)
+BETTER_AUTH_JWKS_CACHE_SECONDS = env_int("BETTER_AUTH_JWKS_CACHE_SECONDS", 3600)
+BETTER_AUTH_JWKS_MIN_REFRESH_SECONDS = env_int(
+    "BETTER_AUTH_JWKS_MIN_REFRESH_SECONDS", 60
+)
+BETTER_AUTH_JWKS_TIMEOUT_SECONDS = env_int("BETTER_AUTH_JWKS_TIMEOUT_SECONDS", 5)
+BETTER_AUTH_PROVIDER = env_str("BETTER_AUTH_PROVIDER", default="better-auth")
+BETTER_AUTH_PROFILE_REFRESH_SECONDS = env_int(
+    "BETTER_AUTH_PROFILE_REFRESH_SECONDS", 24 * 60 * 60
+)
+BETTER_AUTH_COMPAT_LIST_MAX = env_int("BETTER_AUTH_COMPAT_LIST_MAX", 1000)
+_ba_algorithms = {"EdDSA", "ES256", "ES384", "ES512", "RS256", "PS256", "HS256"}
+if not set(BETTER_AUTH_ALGORITHMS) <= _ba_algorithms:
+    raise ImproperlyConfigured(
+        f"BETTER_AUTH_ALGORITHMS may only name {', '.join(sorted(_ba_algorithms))}."
+    )
+if "HS256" in BETTER_AUTH_ALGORITHMS and (
+    len(BETTER_AUTH_SECRET.encode()) < 32 or _jwt_key == BETTER_AUTH_SECRET
+):
+    raise ImproperlyConfigured(
+        "HS256 in BETTER_AUTH_ALGORITHMS needs BETTER_AUTH_SECRET: at least 32 bytes "
+        "and never the same as JWT_SIGNING_KEY."
+    )
+if BETTER_AUTH_ENABLED and not (
+    BETTER_AUTH_JWKS or BETTER_AUTH_JWKS_URL or BETTER_AUTH_ALGORITHMS == ["HS256"]
+):
+    raise ImproperlyConfigured(
+        "BETTER_AUTH_ENABLED needs a key source: BETTER_AUTH_URL, "
+        "BETTER_AUTH_JWKS_URL or BETTER_AUTH_JWKS (or HS256 alone)."
+    )
+
+# --- CORS (django-cors-headers) -----------------------------------------------------
+# Browser front ends on other origins; none by default. Bearer tokens, no cookies:
+# credentials stay off.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_PREFLIGHT_MAX_AGE = env_int("CORS_PREFLIGHT_MAX_AGE", 7200)
+CORS_EXPOSE_HEADERS = ["ETag", "Location", "Retry-After"]
+CORS_ALLOW_METHODS = ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"]
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "if-match",
+    "if-none-match",
+]
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Task API",

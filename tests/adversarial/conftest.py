@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support.routes import World, make_world
 
 
 @pytest.fixture
-def world(db: None) -> World:
-    """The world the route table's rows were written for."""
-    return make_world()
+def world(db: None, better_auth: Any) -> World:
+    """The world the route table's rows were written for, Better Auth on."""
+    return make_world(better_auth)

@@ -1,7 +1,10 @@
 """Every API route, every kind of caller, generated from the URL configuration.
 
 The table below must have exactly one row per (route, method) the URLconf serves
-under /api/v1/: adding a route without deciding who may call it fails this suite.
+under /api/ (/api/v1/ and the Better Auth compatibility routes): adding a route
+without deciding who may call it fails this suite. A row's callers present the
+tokens its route takes: ours on /api/v1/, Better Auth's on the compat routes, where
+a path naming another user is a 403.
 
 The callers: the owner of the world's task, another user, and a token that is
 missing, expired, or of a deactivated or deleted account. On a route of the caller's
@@ -26,8 +29,12 @@ from rest_framework_simplejwt.token_blacklist.models import (
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
+from betterauth.models import ExternalIdentity
+from tests.support.betterauth import SigningKey
 from tests.support.routes import (
     ROUTES,
+    Row,
+    World,
     served_routes,
 )
 from todos.models import Task
@@ -55,7 +62,9 @@ def _client(token: str | None) -> APIClient:
     return client
 
 
-def _as(user: User) -> APIClient:
+def _as(world: World, row: Row, user: User) -> APIClient:
+    if row.auth == "better-auth":
+        return _client(world.better_auth_token(user))
     return _client(str(AccessToken.for_user(user)))
 
 
@@ -65,12 +74,35 @@ def _expired(user: User) -> str:
     return str(token)
 
 
-def _bad_token(caller: str, user: User) -> str | None:
+def _bad_better_auth_token(caller: str, user: User, world: World) -> str | None:
+    """As :func:`_bad_token` for the compat routes.
+
+    A deleted local user is not a bad caller there: the next valid Better Auth token
+    makes a new one (just in time); an admin refuses a Better Auth user by
+    deactivating it. Instead: a token of ours, and one signed by an unknown key.
+    """
+    if caller == "anonymous":
+        return None
+    if caller == "expired":
+        return world.better_auth_token(user, exp=1, iat=0)
+    if caller == "deactivated":
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        return world.better_auth_token(user)
+    if caller == "deleted":
+        return str(AccessToken.for_user(user))
+    return world.better_auth_token(user, key=SigningKey("EdDSA"))
+
+
+def _bad_token(
+    caller: str, user: User, world: World | None = None, row: Row | None = None
+) -> str | None:
     """A bearer token of ``caller``'s kind for ``user`` (None: anonymous).
 
     Deactivates or deletes ``user`` as the kind says: call it once the request's
     body is built.
     """
+    if world is not None and row is not None and row.auth == "better-auth":
+        return _bad_better_auth_token(caller, user, world)
     if caller == "anonymous":
         return None
     if caller == "expired":
@@ -92,7 +124,7 @@ def _call(client: APIClient, method: str, url: str, body: Any):
 
 def _everything() -> dict[str, list[Any]]:
     """Every row of every table a request could write."""
-    models = [User, Task, OutstandingToken, BlacklistedToken]
+    models = [User, Task, OutstandingToken, BlacklistedToken, ExternalIdentity]
     return {
         model.__name__: list(model._default_manager.order_by("pk").values_list())
         for model in models
@@ -115,9 +147,13 @@ def _footprint(user: User) -> dict[str, list[Any]]:
     }
 
 
-def _assert_401_problem(response: Any) -> None:
+def _assert_401(response: Any, row: Row) -> None:
+    """A 401 problem; on the compat routes served as plain JSON (compat.errors)."""
     assert response.status_code == status.HTTP_401_UNAUTHORIZED, response.content
-    assert response["Content-Type"] == "application/problem+json"
+    expected_type = (
+        "application/json" if row.auth == "better-auth" else "application/problem+json"
+    )
+    assert response["Content-Type"] == expected_type
     assert response.json()["status"] == status.HTTP_401_UNAUTHORIZED
     assert response["WWW-Authenticate"].startswith("Bearer")
 
@@ -134,7 +170,7 @@ def _rows(*kinds: str) -> list[Any]:
 def test_the_owner_succeeds(world, key, row):
     _, method = key
     url, body = row.request(world)
-    response = _call(_as(world.owner), method, url, body)
+    response = _call(_as(world, row, world.owner), method, url, body)
     assert response.status_code == row.ok, response.content
 
 
@@ -148,7 +184,7 @@ def test_each_user_gets_and_changes_only_its_own_account_and_tasks(
     url, body = row.request(world)
     untouched = _footprint(world.bystander)
 
-    response = _call(_as(world.caller), method, url, body)
+    response = _call(_as(world, row, world.caller), method, url, body)
 
     assert response.status_code == row.ok, response.content
     row.mine(world, response)
@@ -158,10 +194,32 @@ def test_each_user_gets_and_changes_only_its_own_account_and_tasks(
 @pytest.mark.parametrize(("key", "row"), _rows("owned"))
 def test_another_user_gets_404_for_the_owners_objects(world, key, row):
     _, method = key
+    world.caller = world.other  # a compat URL is in the caller's own name
     url, body = row.request(world)
     before = _everything()
-    response = _call(_as(world.other), method, url, body)
+    response = _call(_as(world, row, world.other), method, url, body)
     assert response.status_code == status.HTTP_404_NOT_FOUND
+    assert _everything() == before
+
+
+def _compat_rows() -> list[Any]:
+    return [p for p in _rows("owned", "self") if p.values[1].auth == "better-auth"]
+
+
+@pytest.mark.parametrize(("key", "row"), _compat_rows())
+def test_a_compat_path_naming_another_user_is_403_before_any_query(
+    world, key, row, django_assert_num_queries
+):
+    _, method = key
+    url, body = row.request(world)  # in the owner's name
+    client = _as(world, row, world.other)
+    before = _everything()
+
+    with django_assert_num_queries(0):
+        response = _call(client, method, url, body)
+
+    assert response.status_code == status.HTTP_403_FORBIDDEN, response.content
+    assert isinstance(response.json()["detail"], str)
     assert _everything() == before
 
 
@@ -172,12 +230,12 @@ def test_callers_without_valid_credentials_get_401_and_write_nothing(
 ):
     _, method = key
     url, body = row.request(world)
-    token = _bad_token(caller, world.owner)
+    token = _bad_token(caller, world.owner, world, row)
     before = _everything()
 
     response = _call(_client(token), method, url, body)
 
-    _assert_401_problem(response)
+    _assert_401(response, row)
     assert _everything() == before
 
 

@@ -1,7 +1,9 @@
-"""The route table: one row per (route, method) served under /api/v1/.
+"""The route table: one row per (route, method) served under /api/.
 
-The route matrix, the outage test and the schema test all read it; adding a route
-without a row fails tests/adversarial/test_route_matrix.py.
+That is /api/v1/ (our tokens) and the compatibility routes /api/{user_id}/tasks
+(Better Auth tokens, ``auth="better-auth"``). The route matrix, the outage test and
+the schema test all read it; adding a route without a row fails
+tests/adversarial/test_route_matrix.py.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from rest_framework_simplejwt.token_blacklist.models import (
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
+from betterauth.models import ExternalIdentity
 from tests.factories import DEFAULT_PASSWORD, TaskFactory, UserFactory
 from todos.models import Task
 
-API_PREFIX = "api/v1/"
+API_PREFIX = "api/"
+OWNER_SUBJECT = "baOwner000000000000000000000001"
+OTHER_SUBJECT = "baOther000000000000000000000002"
 NEW_PASSWORD = "An0ther-long-pass"
 
 
@@ -36,6 +41,14 @@ class World:
     task: Task
     other_task: Task
     caller: User
+    # Signs Better Auth tokens (tests.support.betterauth.Issuer) for the compat rows.
+    issuer: Any = None
+
+    def subject_of(self, user: User) -> str:
+        return OWNER_SUBJECT if user == self.owner else OTHER_SUBJECT
+
+    def better_auth_token(self, user: User, **claims: Any) -> str:
+        return str(self.issuer.token(self.subject_of(user), **claims))
 
     def detail(self, name: str) -> str:
         return reverse(name, args=[self.task.pk])
@@ -62,6 +75,8 @@ class Row:
     request: Callable[[World], tuple[str, Any]]
     # "self": what a success shows or changes, all of it the caller's own.
     mine: Check | None = None
+    # Whose tokens the route takes: "api" (ours) or "better-auth".
+    auth: str = "api"
 
 
 def _task(name: str, body: Any = None) -> Callable[[World], tuple[str, Any]]:
@@ -79,6 +94,25 @@ def _as(user: User) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
     return client
+
+
+def _compat(
+    name: str, body: Any = None, *, task: bool = True
+) -> Callable[[World], tuple[str, Any]]:
+    """A compat URL in the caller's own name (``{user_id}`` = its subject)."""
+
+    def build(w: World) -> tuple[str, Any]:
+        kwargs = {"user_id": w.subject_of(w.caller)}
+        if task:
+            kwargs["pk"] = str(w.task.pk)
+        return reverse(name, kwargs=kwargs), body
+
+    return build
+
+
+def _compat_lists_only_its_tasks(w: World, response: Any) -> None:
+    assert [t["id"] for t in response.json()] == [str(w.callers_task.pk)]
+    assert {t["user_id"] for t in response.json()} == {w.subject_of(w.caller)}
 
 
 def _lists_only_its_tasks(w: World, response: Any) -> None:
@@ -198,6 +232,35 @@ ROUTES: dict[tuple[str, str], Row] = {
         ),
     ),
     ("api-root", "GET"): Row("public", 200, _plain("api-root")),
+    ("compat:tasks", "GET"): Row(
+        "self",
+        200,
+        _compat("compat:tasks", task=False),
+        _compat_lists_only_its_tasks,
+        auth="better-auth",
+    ),
+    ("compat:tasks", "POST"): Row(
+        "self",
+        201,
+        _compat("compat:tasks", {"title": "t"}, task=False),
+        _creates_its_own_task,
+        auth="better-auth",
+    ),
+    ("compat:task", "GET"): Row(
+        "owned", 200, _compat("compat:task"), auth="better-auth"
+    ),
+    ("compat:task", "PUT"): Row(
+        "owned", 200, _compat("compat:task", {"title": "p"}), auth="better-auth"
+    ),
+    ("compat:task", "PATCH"): Row(
+        "owned", 200, _compat("compat:task", {"completed": False}), auth="better-auth"
+    ),
+    ("compat:task", "DELETE"): Row(
+        "owned", 204, _compat("compat:task"), auth="better-auth"
+    ),
+    ("compat:task-complete", "PATCH"): Row(
+        "owned", 200, _compat("compat:task-complete"), auth="better-auth"
+    ),
     ("schema", "GET"): Row("public", 200, _plain("schema")),
     ("docs", "GET"): Row("public", 200, _plain("docs")),
     ("redoc", "GET"): Row("public", 200, _plain("redoc")),
@@ -212,15 +275,15 @@ def _walk(
         if isinstance(p, URLResolver):
             ns = f"{namespace}{p.namespace}:" if p.namespace else namespace
             found += _walk(p.url_patterns, prefix + str(p.pattern), ns)
-        elif isinstance(p, URLPattern) and (prefix + str(p.pattern)).startswith(
-            API_PREFIX
-        ):
+        elif isinstance(p, URLPattern) and (prefix + str(p.pattern)).lstrip(
+            "^"
+        ).startswith(API_PREFIX):
             found.append((f"{namespace}{p.name}", p.callback))
     return found
 
 
 def served_routes() -> set[tuple[str, str]]:
-    """(url name, method) for every endpoint the URLconf serves under /api/v1/."""
+    """(url name, method) for every endpoint the URLconf serves under /api/."""
     routes = set()
     for name, callback in _walk(get_resolver().url_patterns):
         actions = getattr(callback, "actions", None)
@@ -233,10 +296,22 @@ def served_routes() -> set[tuple[str, str]]:
     return routes
 
 
-def make_world() -> World:
-    """Two users, each with a task; the owner's is completed."""
+def make_world(issuer: Any = None) -> World:
+    """Two users, each with a task and a Better Auth identity; the owner's task is
+    completed. ``issuer`` signs the Better Auth tokens of the compat rows."""
     owner = UserFactory.create()
     other = UserFactory.create()
+    for user, subject in ((owner, OWNER_SUBJECT), (other, OTHER_SUBJECT)):
+        # The profile the issuer's tokens claim: a request writes nothing to it.
+        claimed = issuer.claims(subject) if issuer is not None else {}
+        ExternalIdentity.objects.create(
+            provider="better-auth",
+            subject=subject,
+            user=user,
+            email=claimed.get("email", ""),
+            name=claimed.get("name", ""),
+            email_verified=claimed.get("emailVerified"),
+        )
     task = TaskFactory.create(
         owner=owner, status="completed", completed_at="2030-01-01T00:00:00Z"
     )
@@ -244,5 +319,10 @@ def make_world() -> World:
     for user in (owner, other):
         RefreshToken.for_user(user)
     return World(
-        owner=owner, other=other, task=task, other_task=other_task, caller=owner
+        owner=owner,
+        other=other,
+        task=task,
+        other_task=other_task,
+        caller=owner,
+        issuer=issuer,
     )
