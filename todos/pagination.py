@@ -130,6 +130,20 @@ class TaskCursorPagination(BasePagination):
         self.has_previous = (position is not None) if not reverse else has_more
         return page
 
+    def cursor_for(self, request: Request, row: Any, *, reverse: bool = False) -> str:
+        """The signed cursor this paginator would link to from ``request``'s list.
+
+        It continues the list just after ``row`` (before it, with ``reverse``), for
+        the requester, ordering and filters of ``request``: exactly the ``cursor``
+        of a next (previous) link on a page that ends (starts) with ``row``. ``row``
+        needs the ordering's column and ``pk``. An unknown ordering is the same 400
+        the list gives.
+        """
+        self.request = request
+        self.ordering_name = self._ordering(request)
+        self.key = ORDERINGS[self.ordering_name]
+        return self._cursor(row, reverse)
+
     # --- parameters ------------------------------------------------------------------
 
     def _ordering(self, request: Request) -> str:
