@@ -107,6 +107,8 @@ DATABASES = {
 }
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with psycopg's compiled timestamptz loader (api/postgresql).
+    _db["ENGINE"] = "api.postgresql"
     _options = _db.setdefault("OPTIONS", {})
     # A cold or unreachable database fails the request after this many seconds
     # instead of hanging it.
