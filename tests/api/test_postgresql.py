@@ -11,6 +11,7 @@ from psycopg.postgres import types
 from psycopg.pq import Format
 
 from tests.factories import TaskFactory
+from todos.models import Task
 
 pytestmark = [
     pytest.mark.django_db,
@@ -36,7 +37,9 @@ def test_the_connection_reads_timestamptz_with_the_compiled_loader():
 
 
 def test_values_equal_what_djangos_own_loader_reads():
-    task = TaskFactory(due_at=datetime.datetime(2031, 1, 31, 17, tzinfo=datetime.UTC))
+    task = TaskFactory.create(
+        due_at=datetime.datetime(2031, 1, 31, 17, tzinfo=datetime.UTC)
+    )
     with connection.cursor() as cursor:
         cursor.execute(SQL, [task.pk])
         compiled = cursor.fetchone()
@@ -52,8 +55,8 @@ def test_values_equal_what_djangos_own_loader_reads():
 
 
 def test_the_orm_reads_aware_utc_datetimes():
-    task = TaskFactory()
-    again = type(task).objects.get(pk=task.pk)
+    task = TaskFactory.create()
+    again = Task.objects.get(pk=task.pk)
     assert again.created_at == task.created_at
     assert again.created_at.utcoffset() == datetime.timedelta(0)
     assert again.owner.date_joined == task.owner.date_joined
