@@ -1,15 +1,8 @@
 """gunicorn settings for `make serve`; every knob comes from the environment.
 
 WEB_CONCURRENCY worker processes (default: 2 per core + 1), each with GUNICORN_THREADS
-threads (default 1: gunicorn's sync worker; the gthread worker when above 1). Each
-thread holds at most one database connection, so workers x threads is the most
-connections one instance opens.
-
-Sync workers by default: a request here is CPU-bound Python between short database
-and Redis round trips, so threads in one process only queue for the GIL (and the
-gthread poller costs CPU of its own); measured in docs/performance.md. A sync worker
-serves one connection at a time and keeps none alive, so it belongs behind a
-buffering proxy (a platform's router, nginx), as gunicorn's documentation says.
+threads (default 4; the gthread worker when above 1). Each thread holds at most one
+database connection, so workers x threads is the most connections one instance opens.
 """
 
 import multiprocessing
@@ -17,7 +10,7 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
@@ -27,8 +20,6 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-# Recycle workers now and then so a slow leak can never grow without bound; rarely,
-# because a new worker imports Django again and warms its caches (about a second of
-# CPU: at 10,000 requests that was 0.1 ms of every request).
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "100000"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "10000"))
+# Recycle workers now and then so a slow leak can never grow without bound.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
