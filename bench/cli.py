@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         f"wrk: {args.threads} threads, {args.connections} connections, "
         f"{args.duration} s per run, {args.rounds} rounds alternating the product "
         "and the floor; medians. app cpu, db cpu: CPU ms per request of gunicorn and "
-        "of PostgreSQL; machine: all CPU on the machine per request",
+        "of PostgreSQL; cpu ratio: the floor's app + db CPU over the product's",
         flush=True,
     )
     report.RESULTS.mkdir(parents=True, exist_ok=True)
