@@ -38,8 +38,9 @@ seed: $(STAMP)
 	$(MANAGE) migrate --no-input
 	$(MANAGE) seed $(SEED_ARGS)
 
-## Load test of `make serve` with wrk against DATABASE_URL (PostgreSQL); seeds 1.1M
-## tasks if needed. Knobs: BENCH_ARGS="--duration 10 --connections 8 --threads 2".
+## Load test of `make serve` with wrk against DATABASE_URL (PostgreSQL), alternating
+## with the raw floor (../shared/perf/floor, its own database beside DATABASE_URL's);
+## seeds 1.1M tasks if needed. Knobs: BENCH_ARGS="--rounds 3 --duration 10 --no-curve".
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -93,6 +93,11 @@ def _decode_value(column: str, value: Any) -> Any:
     return value
 
 
+def _field(row: Any, name: str) -> Any:
+    """A column of a page's row: a model instance or a ``values()`` dict."""
+    return row[name] if isinstance(row, dict) else getattr(row, name)
+
+
 class TaskCursorPagination(BasePagination):
     """``?ordering=``, ``?cursor=`` and ``?page_size=`` for the task list."""
 
@@ -129,6 +134,21 @@ class TaskCursorPagination(BasePagination):
         self.has_next = has_more if not reverse else position is not None
         self.has_previous = (position is not None) if not reverse else has_more
         return page
+
+    def cursor_for(self, request: Request, row: Any, *, reverse: bool = False) -> str:
+        """The signed cursor this paginator would link to from ``request``'s list.
+
+        It continues the list just after ``row`` (before it, with ``reverse``), for
+        the requester, ordering and filters of ``request``: exactly the ``cursor``
+        of a next (previous) link on a page that ends (starts) with ``row``. ``row``
+        needs the ordering's column and ``id`` (a model or a ``values()`` dict).
+        An unknown ordering is the same 400
+        the list gives.
+        """
+        self.request = request
+        self.ordering_name = self._ordering(request)
+        self.key = ORDERINGS[self.ordering_name]
+        return self._cursor(row, reverse)
 
     # --- parameters ------------------------------------------------------------------
 
@@ -237,8 +257,8 @@ class TaskCursorPagination(BasePagination):
         payload = {
             "o": self.ordering_name,
             "f": self._filters(),
-            "v": _encode_value(getattr(row, self.key.column)),
-            "i": str(row.pk),
+            "v": _encode_value(_field(row, self.key.column)),
+            "i": str(_field(row, "id")),
             "r": reverse,
         }
         return signing.dumps(payload, salt=self._salt(), compress=True)

@@ -118,6 +118,8 @@ DATABASES = {
 }
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with psycopg's compiled timestamptz loader (api/postgresql).
+    _db["ENGINE"] = "api.postgresql"
     _options = _db.setdefault("OPTIONS", {})
     # A cold or unreachable database fails the request after this many seconds
     # instead of hanging it.
@@ -203,7 +205,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env_str("API_THROTTLE_USER", default="600/min"),
         "register_ip": env_str("API_THROTTLE_REGISTER_IP", default="20/hour"),

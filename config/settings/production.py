@@ -22,7 +22,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 _LOCAL_DATABASE_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 _TLS_SSLMODES = {"require", "verify-ca", "verify-full"}
 _database = DATABASES["default"]
-if _database["ENGINE"] == "django.db.backends.postgresql":
+if _database["ENGINE"] in {"django.db.backends.postgresql", "api.postgresql"}:
     _host = str(_database.get("HOST") or "")
     _sslmode = _database.get("OPTIONS", {}).get("sslmode", "")
     if (

@@ -10,9 +10,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
 from tests.factories import TaskFactory
 from todos.models import Task
+from todos.pagination import TaskCursorPagination
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +65,47 @@ def test_first_page_has_no_previous_and_later_pages_go_back(auth_client, user):
     assert second["previous"] is not None
     back = auth_client.get(second["previous"]).json()
     assert [t["id"] for t in back["results"]] == [t["id"] for t in first["results"]]
+
+
+@pytest.mark.parametrize("ordering", ["-created_at", "due_at", "-due_at", "title"])
+def test_a_minted_cursor_continues_the_list_as_the_next_link_does(
+    auth_client, user, ordering
+):
+    tasks = TaskFactory.create_batch(6, owner=user)
+    for n, task in enumerate(tasks[:3]):
+        Task.objects.filter(pk=task.pk).update(due_at=_days(n))
+    params = {"ordering": ordering, "status": "pending", "page_size": 2}
+    first = auth_client.get(LIST, params).json()
+    last = Task.objects.get(pk=first["results"][-1]["id"])
+    request = Request(APIRequestFactory().get(LIST, params))
+    request.user = user
+    paginator = TaskCursorPagination()
+
+    ahead = paginator.cursor_for(request, last)
+    back = paginator.cursor_for(request, last, reverse=True)
+
+    assert _ids(auth_client.get(LIST, {**params, "cursor": ahead})) == _ids(
+        auth_client.get(first["next"])
+    )
+    assert _ids(auth_client.get(LIST, {**params, "cursor": back})) == [
+        first["results"][0]["id"]
+    ]
+
+
+def test_a_minted_cursor_is_bound_to_its_user_and_filters(
+    auth_client, other_client, user
+):
+    row = TaskFactory(owner=user)
+    request = Request(APIRequestFactory().get(LIST, {"status": "pending"}))
+    request.user = user
+    cursor = TaskCursorPagination().cursor_for(request, row)
+    assert (
+        auth_client.get(LIST, {"status": "pending", "cursor": cursor}).status_code
+        == 200
+    )
+    for client, params in [(auth_client, {}), (other_client, {"status": "pending"})]:
+        response = client.get(LIST, {**params, "cursor": cursor})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST, response.content
 
 
 def test_page_size_defaults_to_50_goes_up_to_200_and_refuses_more(auth_client, user):

@@ -239,9 +239,7 @@ def _cursor_at(user: User, ordering: str, share: float, *, backwards: bool) -> s
     # As the paginator makes one while serving the list to this user.
     request = Request(APIRequestFactory().get(LIST, {"ordering": ordering}))
     request.user = user
-    paginator = TaskCursorPagination()
-    paginator.request, paginator.ordering_name, paginator.key = request, ordering, key
-    return paginator._cursor(row, reverse=backwards)
+    return TaskCursorPagination().cursor_for(request, row, reverse=backwards)
 
 
 # --- the cases -----------------------------------------------------------------------

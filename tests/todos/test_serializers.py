@@ -12,7 +12,7 @@ from rest_framework import serializers
 from tests.factories import TaskFactory
 from todos import services
 from todos.models import Task
-from todos.serializers import TaskSerializer
+from todos.serializers import ROW_FIELDS, TaskSerializer, represent
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +65,18 @@ def test_utc_times_end_in_z(user):
     )
 
     assert TaskSerializer(task).data["due_at"] == "2031-01-31T17:00:00Z"
+
+
+def test_the_lists_rows_make_the_same_documents_as_the_instances(user, auth_client):
+    """The list reads ``values(*ROW_FIELDS)`` dicts instead of model instances."""
+    tasks = _tasks(user)
+    by_id = {str(task.pk): TaskSerializer(task).data for task in tasks}
+    response = auth_client.get("/api/v1/tasks/", {"page_size": 200})
+    listed = response.json()["results"]
+    assert {row["id"] for row in listed} == set(by_id)
+    for row in listed:
+        assert row == by_id[row["id"]]
+        assert list(row) == list(by_id[row["id"]])
+    rows = Task.objects.filter(owner=user).values(*ROW_FIELDS)
+    for row in rows:
+        assert represent(row) == _generic(Task.objects.get(pk=row["id"]))

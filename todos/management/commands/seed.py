@@ -20,10 +20,6 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from todos.seeding import DEFAULT_PASSWORD, HEAVY_USER_EMAIL, SEED_EMAIL_DOMAIN, seed
 
-# Only for bench/run.py, which still imports it from here; import it from
-# todos.seeding instead. Remove once bench/ does.
-from todos.seeding import scale_user_email as scale_user_email
-
 
 def _non_negative_int(text: str) -> int:
     try:

@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend, reading ``timestamptz`` with psycopg's C loader."""
