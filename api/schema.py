@@ -61,6 +61,7 @@ _DESCRIPTIONS = {
     400: "Invalid input; `errors` names each field or parameter.",
     401: "Missing, invalid or expired credentials.",
     404: "No such resource for this user.",
+    409: "Conflicts with what is stored (a name already in use, a limit reached).",
     412: "If-Match does not match the current ETag.",
     413: "Request body over 1 MiB.",
     415: "The body is not JSON.",
@@ -84,6 +85,9 @@ class ProblemAutoSchema(AutoSchema):
             codes.add(401)
         if method in {"POST", "PUT", "PATCH", "DELETE"}:
             codes |= {400, 413, 415}
+        # A view lists the problems of its own writes (e.g. 409) in write_problems.
+        if method in {"POST", "PUT", "PATCH"}:
+            codes |= set(getattr(self.view, "write_problems", ()))
         if method == "GET" and self._is_list_view():
             codes.add(400)
         if "{" in self.path:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import BooleanField, CharField, Expression, F, Func, Value
+from django.db.models import (
+    BooleanField,
+    CharField,
+    Expression,
+    F,
+    Func,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Now
 
 
@@ -118,4 +126,32 @@ class DatabaseNow(Now):
             "THEN STRFTIME('%%Y-%%m-%%d %%H:%%M:%%S', 'NOW') "
             "ELSE STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW') || '000' END",
             [],
+        )
+
+
+class JoinedIds(Subquery):
+    """The values of a one-column subquery as one comma-separated text, in order.
+
+    Lets a page query carry each task's label ids without a query per task or a
+    second query: ``array_to_string(ARRAY(...), ',')`` on PostgreSQL (an empty
+    text for none), ``group_concat`` on SQLite (NULL for none). The subquery's
+    column must be named ``label_id`` (SQLite reads it by name).
+    """
+
+    output_field = CharField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="array_to_string(ARRAY(%(subquery)s), ',')",
+            **extra,
+        )
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="(SELECT group_concat(label_id, ',') FROM (%(subquery)s))",
+            **extra,
         )

@@ -1,4 +1,4 @@
-"""The task representation, in and out."""
+"""The task, list and label representations, in and out."""
 
 from __future__ import annotations
 
@@ -8,10 +8,23 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from api.problems import Conflict
 from api.serializers import StrictInputMixin
 from todos import services
 from todos.filters import PRIORITY_BY_NAME
-from todos.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH, Task
+from todos.models import (
+    DESCRIPTION_MAX_LENGTH,
+    LABEL_NAME_MAX_LENGTH,
+    LIST_NAME_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    Color,
+    Label,
+    Task,
+    TaskList,
+)
+
+# Labels on one task: more is a mistake, or an attempt at a huge request.
+MAX_LABELS_PER_TASK = 100
 
 NAME_BY_PRIORITY = {value: name for name, value in PRIORITY_BY_NAME.items()}
 
@@ -29,6 +42,30 @@ class PriorityField(serializers.ChoiceField):
         return NAME_BY_PRIORITY[int(value)]
 
 
+class LabelIdsField(serializers.ListField):
+    """A task's label ids: written as a list of ids, read from the task."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            child=serializers.UUIDField(),
+            max_length=MAX_LABELS_PER_TASK,
+            **kwargs,
+        )
+
+    def get_attribute(self, instance: Task) -> Any:
+        return instance
+
+    def to_representation(self, data: Any) -> list[str]:
+        return services.task_labels(data)
+
+
+def _requester(serializer: serializers.Serializer[Any]) -> Any:
+    request = serializer.context.get("request")
+    if request is None:  # pragma: no cover - the views always pass it
+        raise RuntimeError("The serializer needs the request in its context.")
+    return request.user
+
+
 class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
     """``{id, title, description, status, priority, due_at, completed_at, ...}``.
 
@@ -42,6 +79,8 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
     status = serializers.ChoiceField(choices=Task.Status.choices, required=False)
     priority = PriorityField(required=False)
     due_at = serializers.DateTimeField(allow_null=True, required=False)
+    list = serializers.UUIDField(source="list_id", allow_null=True, required=False)
+    labels = LabelIdsField(required=False)
 
     class Meta:
         model = Task
@@ -55,8 +94,36 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
             "completed_at",
             "created_at",
             "updated_at",
+            "list",
+            "labels",
         ]
         read_only_fields = ["id", "completed_at", "created_at", "updated_at"]
+
+    def validate_list(self, value: Any) -> Any:
+        """One of the requester's lists; another's is as unknown as a missing one."""
+        if value is not None and not (
+            TaskList.objects.filter(owner=_requester(self), pk=value).exists()
+        ):
+            raise serializers.ValidationError(
+                "No list of yours has this id.", code="does_not_exist"
+            )
+        return value
+
+    def validate_labels(self, value: Any) -> Any:
+        """The requester's labels, each once; an unknown id is named, nothing else."""
+        wanted = list(dict.fromkeys(value))
+        found = set(
+            Label.objects.filter(owner=_requester(self), pk__in=wanted).values_list(
+                "pk", flat=True
+            )
+        )
+        unknown = [str(i) for i in wanted if i not in found]
+        if unknown:
+            raise serializers.ValidationError(
+                f"No label of yours has the id {', '.join(unknown[:5])}.",
+                code="does_not_exist",
+            )
+        return wanted
 
     def create(self, validated_data: dict[str, Any]) -> Task:
         """New tasks go through the service (the view supplies the owner)."""
@@ -80,6 +147,8 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
             "completed_at": _rfc3339(instance.completed_at, zone),
             "created_at": _rfc3339(instance.created_at, zone),
             "updated_at": _rfc3339(instance.updated_at, zone),
+            "list": None if instance.list_id is None else str(instance.list_id),
+            "labels": services.task_labels(instance),
         }
 
 
@@ -97,4 +166,76 @@ PUT_DEFAULTS: dict[str, Any] = {
     "status": Task.Status.PENDING,
     "priority": Task.Priority.NORMAL,
     "due_at": None,
+    "list_id": None,
+    "labels": [],
 }
+
+
+class _NamedSerializer(StrictInputMixin, serializers.ModelSerializer[Any]):
+    """The shared shape of lists and labels: a name unique per owner, a colour."""
+
+    color = serializers.ChoiceField(
+        choices=Color.choices, allow_null=True, required=False
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A name the requester already uses (any letter case) is a 409 on ``name``.
+
+        A conflict with stored state rather than bad input: the same body succeeds
+        once the other one is renamed.
+        """
+        name = attrs.get("name")
+        model: Any = self.Meta.model
+        mine = model.objects.filter(owner=_requester(self))
+        if self.instance is not None:
+            mine = mine.exclude(pk=self.instance.pk)
+        if name is not None and services.name_taken_in(mine, name):
+            raise Conflict(
+                {
+                    "name": [
+                        f"You already have a {model._meta.verbose_name} with this name."
+                    ]
+                }
+            )
+        return attrs
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        zone = timezone.get_current_timezone()
+        data = {
+            "id": str(instance.id),
+            "name": str(instance.name),
+            "color": instance.color,
+        }
+        if isinstance(instance, TaskList):
+            data["position"] = int(instance.position)
+        data["created_at"] = _rfc3339(instance.created_at, zone)
+        data["updated_at"] = _rfc3339(instance.updated_at, zone)
+        return data
+
+
+class TaskListSerializer(_NamedSerializer):
+    """``{id, name, color, position, created_at, updated_at}``; lists come in order."""
+
+    name = serializers.CharField(max_length=LIST_NAME_MAX_LENGTH)
+
+    class Meta:
+        model = TaskList
+        fields = ["id", "name", "color", "position", "created_at", "updated_at"]
+        read_only_fields = ["id", "position", "created_at", "updated_at"]
+
+    def create(self, validated_data: dict[str, Any]) -> TaskList:
+        return services.task_list_create(**validated_data)
+
+
+class LabelSerializer(_NamedSerializer):
+    """``{id, name, color, created_at, updated_at}``."""
+
+    name = serializers.CharField(max_length=LABEL_NAME_MAX_LENGTH)
+
+    class Meta:
+        model = Label
+        fields = ["id", "name", "color", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def create(self, validated_data: dict[str, Any]) -> Label:
+        return services.label_create(**validated_data)

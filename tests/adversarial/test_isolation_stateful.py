@@ -177,6 +177,9 @@ class ModelTask:
             "completed_at": self.completed_at,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            # The machine keeps every task in the inbox, unlabelled.
+            "list": None,
+            "labels": [],
         }
 
     def spellings(self) -> list[str]:

@@ -50,6 +50,8 @@ KNOWN = {
     "completed_at",
     "created_at",
     "updated_at",
+    "list",
+    "labels",
 }
 READ_ONLY = {"id", "completed_at", "created_at", "updated_at"}
 FORGED_TIME = "2001-02-03T04:05:06Z"
