@@ -110,7 +110,14 @@ class ProblemAutoSchema(AutoSchema):
         self, direction: Direction = "request"
     ) -> dict[str, Any] | None:
         if self.method.upper() != "DELETE":
-            return super()._get_request_body(direction)
+            body = super()._get_request_body(direction)
+            declared = force_instance(self.get_request_serializer())
+            if body is not None and getattr(declared, "openapi_request_extra", {}).get(
+                "minProperties"
+            ):
+                # All its fields are optional, yet it needs one: so it needs a body.
+                body["required"] = True
+            return body
         # drf-spectacular documents bodies for PUT, PATCH and POST only; a DELETE that
         # declares its own request serializer (deleting the account needs the
         # password) takes that body, and needs it.
@@ -160,6 +167,10 @@ class ProblemAutoSchema(AutoSchema):
             # representation sent back carries (readOnly: "SHOULD be ignored").
             schema.setdefault("properties", {}).update(read_only)
             schema["additionalProperties"] = False
+        if direction == "request":
+            # What the fields cannot say, e.g. "exactly one of": a serializer's
+            # openapi_request_extra (keywords of the object's schema).
+            schema.update(getattr(serializer, "openapi_request_extra", {}))
         return schema
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import (
+    BigIntegerField,
     BooleanField,
     CharField,
     Expression,
@@ -155,3 +156,27 @@ class JoinedIds(Subquery):
             template="(SELECT group_concat(label_id, ',') FROM (%(subquery)s))",
             **extra,
         )
+
+
+# The position SQLite gives a new task until its trigger moves it to the end (see
+# migration 0006_task_manual_order): no move ever computes a value this low.
+UNPLACED_POSITION = -(2**63)
+
+
+class NextTaskPosition(Expression):
+    """A new task's position: after every position handed out before, in any list.
+
+    PostgreSQL: ``nextval`` of a sequence stepping by the position gap, so every
+    insert (the API's, a COPY's, raw SQL's) takes a fresh, larger value without a
+    lock. SQLite has no sequences: the column default is ``UNPLACED_POSITION``,
+    which an ``AFTER INSERT`` trigger replaces with the largest position plus the gap.
+    """
+
+    output_field = BigIntegerField()
+    allowed_default = True
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return str(UNPLACED_POSITION), []
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return "nextval('todos_task_position_seq')", []

@@ -114,7 +114,10 @@ class ListOrInboxField(forms.CharField):
             ) from None
 
 
-@extend_schema_field({"type": "string", "description": "A list id or 'inbox'."})
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
+@extend_schema_field({"type": "string", "pattern": rf"^(inbox|{_UUID})$"})
 class ListFilter(django_filters.Filter):
     field_class = ListOrInboxField
 
@@ -126,7 +129,12 @@ class ListFilter(django_filters.Filter):
         return qs.filter(list_id=value)
 
 
-@extend_schema_field({"type": "string", "description": "Comma-separated label ids."})
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": rf"^{_UUID}(,{_UUID}){{0,{MAX_LABEL_FILTER_IDS - 1}}}$",
+    }
+)
 class LabelFilter(django_filters.Filter):
     """Tasks with any (``every=False``) or all (``every=True``) of the labels."""
 

@@ -19,7 +19,7 @@ from django.db.models.functions import Length, Lower, Upper
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
-from todos.expressions import DatabaseNow, TrimWhitespace
+from todos.expressions import DatabaseNow, NextTaskPosition, TrimWhitespace
 from todos.ids import uuid7
 
 TITLE_MAX_LENGTH = 255
@@ -264,6 +264,10 @@ class Task(models.Model):
     labels = models.ManyToManyField(
         Label, through="TaskLabel", related_name="tasks", blank=True
     )
+    # The task's place in its list (or the inbox), smaller first; new tasks go
+    # last. Unique within the list: todos.services.task_move keeps gaps between
+    # neighbours so that a move writes one row.
+    position = models.BigIntegerField(db_default=NextTaskPosition(), editable=False)
 
     objects: ClassVar[TaskQuerySet] = TaskQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -323,6 +327,20 @@ class Task(models.Model):
             # The target of task_label's composite foreign key (same owner).
             models.UniqueConstraint(
                 fields=["owner", "id"], name="todos_task_owner_id_uniq"
+            ),
+            # No two tasks of a list, or of one user's inbox, share a position.
+            # Also the indexes ?list=...&ordering=position reads in order.
+            models.UniqueConstraint(
+                fields=["list", "position"],
+                condition=models.Q(list__isnull=False),
+                name="todos_task_list_position_uniq",
+                violation_error_message="Two tasks of a list may not share a place.",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "position"],
+                condition=models.Q(list__isnull=True),
+                name="todos_task_inbox_position_uniq",
+                violation_error_message="Two inbox tasks may not share a place.",
             ),
         ]
         # Every list page is one owner's rows in the order of one of these indexes,

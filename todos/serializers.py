@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from django.utils import timezone
 from rest_framework import serializers
 
 from api.problems import Conflict
-from api.serializers import StrictInputMixin
+from api.serializers import StrictInputMixin, StrictSerializer
 from todos import services
 from todos.filters import PRIORITY_BY_NAME
 from todos.models import (
@@ -239,3 +239,40 @@ class LabelSerializer(_NamedSerializer):
 
     def create(self, validated_data: dict[str, Any]) -> Label:
         return services.label_create(**validated_data)
+
+
+class TaskMoveSerializer(StrictSerializer):
+    """Where to put a task (a list): exactly one of ``before``, ``after``, ``to``.
+
+    ``before`` and ``after`` name another task of the same list (another of the
+    requester's lists).
+    """
+
+    openapi_request_extra: ClassVar[dict[str, Any]] = {
+        "minProperties": 1,
+        "maxProperties": 1,
+    }
+
+    before = serializers.UUIDField(
+        required=False, help_text="Just before this one (of the same list)."
+    )
+    after = serializers.UUIDField(
+        required=False, help_text="Just after this one (of the same list)."
+    )
+    to = serializers.ChoiceField(
+        choices=list(services.MoveTo.CHOICES),
+        required=False,
+        help_text="First or last.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [name for name in ("before", "after", "to") if name in attrs]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {
+                    name: ["Give exactly one of before, after or to."]
+                    for name in (given or ["before", "after", "to"])
+                },
+                code="invalid",
+            )
+        return attrs

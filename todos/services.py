@@ -9,14 +9,16 @@ row, so two concurrent edits of different fields both survive.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, QuerySet, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import User
+from todos.expressions import UNPLACED_POSITION
 from todos.models import (
     POSITION_GAP,
     Label,
@@ -110,7 +112,7 @@ def task_update(
     """
     requested = changes
     changes = _without_unchanged_references(task, changes)
-    if "labels" in changes or changes.get("list_id") is not None:
+    if "labels" in changes or "list_id" in changes:
         return _task_update_locked(
             task=task, changes=changes, expected_version=expected_version
         )
@@ -185,6 +187,9 @@ def _task_update_locked(
             if expected_version is not None and fresh.version != expected_version:
                 raise VersionMismatch
             values = _values_for(fresh, changes)
+            if "list_id" in values:
+                # Last in the list it joins, where its old place may be taken.
+                values["position"] = fresh_positions(1)[0]
             current = set(
                 TaskLabel.objects.filter(task=fresh).values_list("label_id", flat=True)
             )
@@ -406,7 +411,17 @@ def task_list_delete(
     if tasks == TasksOfDeletedList.DELETE:
         affected = members.delete()[1].get(Task._meta.label, 0)
     else:
-        affected = members.update(list=None)
+        moved = list(members.order_by("position"))
+        # Last in the inbox, in their order: their places in the list may be
+        # taken there.
+        for task, position in zip(moved, fresh_positions(len(moved)), strict=True):
+            task.list_id, task.position = None, position
+            task.version += 1
+            task.updated_at = timezone.now()
+        Task.objects.bulk_update(
+            moved, ["list", "position", "version", "updated_at"], batch_size=500
+        )
+        affected = len(moved)
     fresh.delete()
     return affected
 
@@ -422,3 +437,205 @@ def label_delete(*, label: Label, expected_version: int | None = None) -> None:
     # The tasks' representations change: their ETags must too.
     Task.objects.filter(label_links__label=fresh).update()
     fresh.delete()
+
+
+# --- manual order -------------------------------------------------------------------
+
+
+class MoveTargetInvalid(Exception):
+    """``before``/``after`` names no other task of the moving task's list."""
+
+
+class MoveTo:
+    TOP = "top"
+    BOTTOM = "bottom"
+    CHOICES = (TOP, BOTTOM)
+
+
+def fresh_positions(count: int) -> list[int]:
+    """``count`` positions, ascending, after every position handed out so far.
+
+    Unique across all lists: safe for any task in any list. PostgreSQL takes them
+    from the sequence behind new tasks' default (no lock); SQLite, which writes
+    one transaction at a time, from the largest position stored.
+    """
+    if count == 0:
+        return []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval('todos_task_position_seq') FROM generate_series(1, %s)",
+                [count],
+            )
+            return sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            "SELECT COALESCE(MAX(position), 0) FROM todos_task WHERE position <> %s",
+            [UNPLACED_POSITION],
+        )
+        (last,) = cursor.fetchone() or (0,)
+    return [int(last) + POSITION_GAP * (n + 1) for n in range(count)]
+
+
+def _siblings(task: Task) -> QuerySet[Task]:
+    """The other tasks of ``task``'s list, or of its owner's inbox."""
+    rows = Task.objects.filter(owner_id=task.owner_id).exclude(pk=task.pk)
+    if task.list_id is None:
+        return rows.filter(list__isnull=True)
+    return rows.filter(list_id=task.list_id)
+
+
+def _lock_container(task: Task) -> None:
+    """Serialise the moves within one list (or inbox) on the list's (user's) row.
+
+    FOR NO KEY UPDATE: it does not block the key-share locks that inserting tasks
+    take on the same row for their foreign keys.
+    """
+    if task.list_id is None:
+        rows: QuerySet[Any] = User.objects.filter(pk=task.owner_id)
+    else:
+        rows = TaskList.objects.filter(pk=task.list_id)
+    rows.select_for_update(no_key=True).values_list("pk").first()
+
+
+def _renumber(rows: list[Any], fresh: Callable[[int], list[int]]) -> None:
+    """Spread the positions of ``rows`` (one list's) evenly again, in their order.
+
+    Runs when two neighbours have no integer left between them (about 20
+    halvings of the gap at the same spot). Fresh positions are larger than any
+    stored, so no intermediate state repeats one; the order, and so no row's
+    representation, changes.
+    """
+    rows.sort(key=lambda row: row.position)
+    for row, position in zip(rows, fresh(len(rows)), strict=True):
+        row.position = position
+    if rows:
+        type(rows[0]).objects.bulk_update(rows, ["position"], batch_size=500)
+
+
+def _place(
+    obj: Any,
+    siblings: QuerySet[Any],
+    *,
+    before: Any,
+    after: Any,
+    to: str | None,
+    fresh: Callable[[int], list[int]],
+) -> int | None:
+    """The position that puts ``obj`` where asked among ``siblings`` (the others of
+    its list); None if it is there already. Raises :class:`MoveTargetInvalid`."""
+    if to == MoveTo.TOP:
+        first = siblings.order_by("position").values_list("position", flat=True)[:1]
+        if not first or obj.position < first[0]:
+            return None
+        return int(first[0]) - POSITION_GAP
+    if to == MoveTo.BOTTOM:
+        last = siblings.order_by("-position").values_list("position", flat=True)[:1]
+        if not last or obj.position > last[0]:
+            return None
+        return fresh(1)[0]
+    target_id = before if before is not None else after
+    target = siblings.filter(pk=target_id).values_list("position", flat=True)
+    if not target:
+        raise MoveTargetInvalid
+    anchor = int(target[0])
+    if before is not None:
+        prev = siblings.filter(position__lt=anchor).order_by("-position")
+        low = prev.values_list("position", flat=True)[:1]
+        lo, hi = (int(low[0]) if low else anchor - 2 * POSITION_GAP), anchor
+    else:
+        nxt = siblings.filter(position__gt=anchor).order_by("position")
+        high = nxt.values_list("position", flat=True)[:1]
+        if not high:
+            return None if obj.position > anchor else fresh(1)[0]
+        lo, hi = anchor, int(high[0])
+    if lo < obj.position < hi:
+        return None
+    if hi - lo < 2:
+        _renumber([*siblings, obj], fresh)
+        return _place(obj, siblings, before=before, after=after, to=to, fresh=fresh)
+    return (lo + hi) // 2
+
+
+@transaction.atomic
+def task_move(
+    *,
+    task: Task,
+    before: Any = None,
+    after: Any = None,
+    to: str | None = None,
+    expected_version: int | None = None,
+) -> Task:
+    """Put ``task`` just before or after another task of its list, or at one end.
+
+    Exactly one of ``before``, ``after`` (task ids) or ``to`` (``top``/``bottom``).
+    One row is written (the moving task's position and version), except when the
+    list's gaps have run out at that spot and it is renumbered first. Moves in one
+    list are serialised on a lock of the list's row (the user's, for the inbox),
+    and the unique keys on (list, position) make a shared position impossible.
+    Raises :class:`MoveTargetInvalid`, :class:`VersionMismatch`, :class:`TaskGone`.
+    """
+    fresh = Task.objects.select_for_update().filter(pk=task.pk).first()
+    if fresh is None:
+        raise TaskGone
+    if expected_version is not None and fresh.version != expected_version:
+        raise VersionMismatch
+    _lock_container(fresh)
+    position = _place(
+        fresh,
+        _siblings(fresh),
+        before=before,
+        after=after,
+        to=to,
+        fresh=fresh_positions,
+    )
+    if position is None:
+        return fresh
+    now = timezone.now()
+    Task.objects.filter(pk=fresh.pk).update(
+        position=position, version=fresh.version + 1, updated_at=now
+    )
+    fresh.position, fresh.version, fresh.updated_at = position, fresh.version + 1, now
+    return fresh
+
+
+@transaction.atomic
+def task_list_move(
+    *,
+    task_list: TaskList,
+    before: Any = None,
+    after: Any = None,
+    to: str | None = None,
+    expected_version: int | None = None,
+) -> TaskList:
+    """Put the list before or after another of its owner's lists, or at one end.
+
+    As :func:`task_move`, among the owner's lists; serialised on the owner's row,
+    as list creation is. Raises :class:`MoveTargetInvalid`,
+    :class:`VersionMismatch`, :class:`TaskGone`.
+    """
+    owner_id = task_list.owner_id
+    User.objects.select_for_update(no_key=True).filter(pk=owner_id).values_list(
+        "pk"
+    ).first()
+    fresh = TaskList.objects.filter(pk=task_list.pk).first()
+    if fresh is None:
+        raise TaskGone
+    if expected_version is not None and fresh.version != expected_version:
+        raise VersionMismatch
+
+    def after_last(count: int) -> list[int]:
+        last = TaskList.objects.filter(owner_id=owner_id).aggregate(m=Max("position"))
+        start = int(last["m"] or 0)
+        return [start + POSITION_GAP * (n + 1) for n in range(count)]
+
+    siblings = TaskList.objects.filter(owner_id=owner_id).exclude(pk=fresh.pk)
+    position = _place(
+        fresh, siblings, before=before, after=after, to=to, fresh=after_last
+    )
+    if position is None:
+        return fresh
+    fresh.position = position
+    fresh.version += 1
+    fresh.updated_at = timezone.now()
+    fresh.save(update_fields=["position", "version", "updated_at"])
+    return fresh

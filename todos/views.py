@@ -35,6 +35,7 @@ from todos.serializers import (
     PUT_DEFAULTS,
     LabelSerializer,
     TaskListSerializer,
+    TaskMoveSerializer,
     TaskSerializer,
 )
 
@@ -155,6 +156,35 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         self._refuse_input()
         return self._run(services.task_reopen, task=task, expected_version=expected)
 
+    @extend_schema(
+        request=TaskMoveSerializer,
+        parameters=[IF_MATCH],
+        responses={200: TaskSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        """Put the task before or after another task of its list, or at one end.
+
+        ``ordering=position`` (with ``list=``) lists a list in this order.
+        """
+        task = self.get_object()
+        expected = expected_version(request, task)
+        serializer = TaskMoveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        where = dict(serializer.validated_data)
+        with _service_errors():
+            try:
+                moved = services.task_move(
+                    task=task, expected_version=expected, **where
+                )
+            except services.MoveTargetInvalid:
+                field = "before" if "before" in where else "after"
+                raise exceptions.ValidationError(
+                    {field: ["No other task of this task's list has this id."]},
+                    code="does_not_exist",
+                ) from None
+        return self._respond(moved)
+
 
 class _NamedViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     """CRUD for the requester's lists or labels, conditional like tasks.
@@ -247,6 +277,32 @@ class TaskListViewSet(_NamedViewSet):
     model = TaskList
     serializer_class = TaskListSerializer
     location_name = "todos:list-detail"
+
+    @extend_schema(
+        request=TaskMoveSerializer,
+        parameters=[IF_MATCH],
+        responses={200: TaskListSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        """Put the list before or after another of the requester's, or at one end."""
+        task_list = self.get_object()
+        expected = expected_version(request, task_list)
+        serializer = TaskMoveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        where = dict(serializer.validated_data)
+        with _service_errors():
+            try:
+                moved = services.task_list_move(
+                    task_list=task_list, expected_version=expected, **where
+                )
+            except services.MoveTargetInvalid:
+                field = "before" if "before" in where else "after"
+                raise exceptions.ValidationError(
+                    {field: ["No other list of yours has this id."]},
+                    code="does_not_exist",
+                ) from None
+        return self._respond(moved)
 
     @extend_schema(parameters=[DELETE_TASKS, IF_MATCH], responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:

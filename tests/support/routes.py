@@ -179,6 +179,9 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("todos:task-detail", "DELETE"): Row("owned", 204, _task("todos:task-detail")),
     ("todos:task-complete", "POST"): Row("owned", 200, _task("todos:task-complete")),
     ("todos:task-reopen", "POST"): Row("owned", 200, _task("todos:task-reopen")),
+    ("todos:task-move", "POST"): Row(
+        "owned", 200, _task("todos:task-move", {"to": "bottom"})
+    ),
     ("todos:list-list", "GET"): Row(
         "self", 200, _plain("todos:list-list"), _lists_only_its(TaskList)
     ),
@@ -201,6 +204,9 @@ ROUTES: dict[tuple[str, str], Row] = {
         "owned",
         204,
         _owned("todos:list-detail", "task_list", query="?tasks=move_to_inbox"),
+    ),
+    ("todos:list-move", "POST"): Row(
+        "owned", 200, _owned("todos:list-move", "task_list", {"to": "top"})
     ),
     ("todos:label-list", "GET"): Row(
         "self", 200, _plain("todos:label-list"), _lists_only_its(Label)

@@ -61,8 +61,7 @@ def test_the_cascade_migration_reverses_to_a_plain_foreign_key():
 def _same_owner_keys() -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT conname FROM pg_constraint "
-            "WHERE contype = 'f' AND conname LIKE %s",
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conname LIKE %s",
             ["%same_owner_fk"],
         )
         return {row[0] for row in cursor.fetchall()}
