@@ -34,6 +34,12 @@ class DatabaseUnavailable(exceptions.APIException):
     wait = 5
 
 
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
 def problem(
     status_code: int,
     detail: str,

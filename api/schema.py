@@ -61,6 +61,7 @@ _DESCRIPTIONS = {
     400: "Invalid input; `errors` names each field or parameter.",
     401: "Missing, invalid or expired credentials.",
     404: "No such resource for this user.",
+    409: "Conflicts with what is stored (a name already in use, a limit reached).",
     412: "If-Match does not match the current ETag.",
     413: "Request body over 1 MiB.",
     415: "The body is not JSON.",
@@ -84,6 +85,9 @@ class ProblemAutoSchema(AutoSchema):
             codes.add(401)
         if method in {"POST", "PUT", "PATCH", "DELETE"}:
             codes |= {400, 413, 415}
+        # A view lists the problems of its own writes (e.g. 409) in write_problems.
+        if method in {"POST", "PUT", "PATCH"}:
+            codes |= set(getattr(self.view, "write_problems", ()))
         if method == "GET" and self._is_list_view():
             codes.add(400)
         if "{" in self.path:
@@ -106,7 +110,14 @@ class ProblemAutoSchema(AutoSchema):
         self, direction: Direction = "request"
     ) -> dict[str, Any] | None:
         if self.method.upper() != "DELETE":
-            return super()._get_request_body(direction)
+            body = super()._get_request_body(direction)
+            declared = force_instance(self.get_request_serializer())
+            if body is not None and getattr(declared, "openapi_request_extra", {}).get(
+                "minProperties"
+            ):
+                # All its fields are optional, yet it needs one: so it needs a body.
+                body["required"] = True
+            return body
         # drf-spectacular documents bodies for PUT, PATCH and POST only; a DELETE that
         # declares its own request serializer (deleting the account needs the
         # password) takes that body, and needs it.
@@ -156,6 +167,10 @@ class ProblemAutoSchema(AutoSchema):
             # representation sent back carries (readOnly: "SHOULD be ignored").
             schema.setdefault("properties", {}).update(read_only)
             schema["additionalProperties"] = False
+        if direction == "request":
+            # What the fields cannot say, e.g. "exactly one of": a serializer's
+            # openapi_request_extra (keywords of the object's schema).
+            schema.update(getattr(serializer, "openapi_request_extra", {}))
         return schema
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:

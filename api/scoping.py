@@ -41,6 +41,8 @@ GUARDED_MEMBERS = (
     "perform_create",
 )
 
+_MISSING = object()
+
 
 class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
     """A viewset over ``model`` that only ever sees the requester's rows."""
@@ -59,7 +61,11 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
             if klass.__module__ == "rest_framework.mixins":
                 continue
             for name in GUARDED_MEMBERS:
-                if name in klass.__dict__:
+                # A subclass carries the base's own members, re-pinned below.
+                if klass.__dict__.get(name, _MISSING) not in (
+                    _MISSING,
+                    OwnerScopedViewSet.__dict__.get(name),
+                ):
                     raise TypeError(
                         f"{cls.__name__} may not define {name}: owner scoping lives "
                         "in api.scoping.OwnerScopedViewSet (narrow the rows with "

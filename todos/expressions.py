@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import BooleanField, CharField, Expression, F, Func, Value
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    Expression,
+    F,
+    Func,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Now
 
 
@@ -119,3 +128,55 @@ class DatabaseNow(Now):
             "ELSE STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW') || '000' END",
             [],
         )
+
+
+class JoinedIds(Subquery):
+    """The values of a one-column subquery as one comma-separated text, in order.
+
+    Lets a page query carry each task's label ids without a query per task or a
+    second query: ``array_to_string(ARRAY(...), ',')`` on PostgreSQL (an empty
+    text for none), ``group_concat`` on SQLite (NULL for none). The subquery's
+    column must be named ``label_id`` (SQLite reads it by name).
+    """
+
+    output_field = CharField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="array_to_string(ARRAY(%(subquery)s), ',')",
+            **extra,
+        )
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="(SELECT group_concat(label_id, ',') FROM (%(subquery)s))",
+            **extra,
+        )
+
+
+# The position SQLite gives a new task until its trigger moves it to the end (see
+# migration 0006_task_manual_order): no move ever computes a value this low.
+UNPLACED_POSITION = -(2**63)
+
+
+class NextTaskPosition(Expression):
+    """A new task's position: after every position handed out before, in any list.
+
+    PostgreSQL: ``nextval`` of a sequence stepping by the position gap, so every
+    insert (the API's, a COPY's, raw SQL's) takes a fresh, larger value without a
+    lock. SQLite has no sequences: the column default is ``UNPLACED_POSITION``,
+    which an ``AFTER INSERT`` trigger replaces with the largest position plus the gap.
+    """
+
+    output_field = BigIntegerField()
+    allowed_default = True
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return str(UNPLACED_POSITION), []
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return "nextval('todos_task_position_seq')", []

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime
 import re
+import uuid
 from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +18,13 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from api.schema import NOT_BLANK_TEXT_PATTERN
-from todos.models import PRIORITY_BY_NAME, Task, TaskQuerySet, TaskStatus
+from todos.models import (
+    PRIORITY_BY_NAME,
+    Task,
+    TaskLabel,
+    TaskQuerySet,
+    TaskStatus,
+)
 
 SEARCH_MAX_LENGTH = 200
 
@@ -67,6 +74,90 @@ class CommaSeparatedChoiceFilter(django_filters.Filter):
         if not value:
             return qs
         return super().filter(qs, [self.mapping[item] for item in value])
+
+
+MAX_LABEL_FILTER_IDS = 20
+INBOX = "inbox"
+
+
+class CommaSeparatedUUIDField(forms.CharField):
+    """``id,id,...`` (at most ``MAX_LABEL_FILTER_IDS``); cleans to a list of UUIDs."""
+
+    def clean(self, value: Any) -> list[uuid.UUID] | None:
+        value = super().clean(value)
+        if not value:
+            return None
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        if not items or len(items) > MAX_LABEL_FILTER_IDS:
+            raise forms.ValidationError(
+                f"Give 1 to {MAX_LABEL_FILTER_IDS} comma-separated label ids.",
+                code="invalid",
+            )
+        try:
+            return list(dict.fromkeys(uuid.UUID(item) for item in items))
+        except ValueError:
+            raise forms.ValidationError(
+                "Every item must be a label id (a UUID).", code="invalid"
+            ) from None
+
+
+class ListOrInboxField(forms.CharField):
+    """A list id, or ``inbox`` for the tasks in no list."""
+
+    def clean(self, value: Any) -> uuid.UUID | str | None:
+        value = super().clean(value)
+        if not value:
+            return None
+        if value == INBOX:
+            return INBOX
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            raise forms.ValidationError(
+                "Must be a list id (a UUID) or 'inbox'.", code="invalid"
+            ) from None
+
+
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
+@extend_schema_field({"type": "string", "pattern": rf"^(inbox|{_UUID})$"})
+class ListFilter(django_filters.Filter):
+    field_class = ListOrInboxField
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        if value is None:
+            return qs
+        if value == INBOX:
+            return qs.filter(list__isnull=True)
+        return qs.filter(list_id=value)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": rf"^{_UUID}(,{_UUID}){{0,{MAX_LABEL_FILTER_IDS - 1}}}$",
+    }
+)
+class LabelFilter(django_filters.Filter):
+    """Tasks with any (``every=False``) or all (``every=True``) of the labels."""
+
+    field_class = CommaSeparatedUUIDField
+
+    def __init__(self, *args: Any, every: bool, **kwargs: Any) -> None:
+        self.every = every
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs: QuerySet[Any], value: list[uuid.UUID] | None) -> QuerySet[Any]:
+        if not value:
+            return qs
+        # EXISTS rather than a join: a task with two of the labels is listed once.
+        links = TaskLabel.objects.filter(task=OuterRef("pk"))
+        if not self.every:
+            return qs.filter(Exists(links.filter(label_id__in=value)))
+        for label_id in value:
+            qs = qs.filter(Exists(links.filter(label_id=label_id)))
+        return qs
 
 
 class StrictBooleanField(forms.TypedChoiceField):
@@ -143,6 +234,9 @@ class TaskFilter(django_filters.FilterSet):
     updated_after = UTCDateTimeFilter(
         field_name="updated_at", lookup_expr="gt", help_text="Changed strictly after."
     )
+    list = ListFilter(help_text="A list's id: its tasks; inbox: tasks in no list.")
+    label = LabelFilter(every=False, help_text="Tasks with any of these labels.")
+    label_all = LabelFilter(every=True, help_text="Tasks with all of these labels.")
     search = extend_schema_field(
         {
             "type": "string",

@@ -1,4 +1,9 @@
-"""The task: one user's to-do item, its invariants enforced by the database."""
+"""Tasks, the lists and labels that organise them: invariants held by the database.
+
+Cross-user references (a task in another user's list, a label of another user's on
+a task) are refused by PostgreSQL itself: see the migrations that add the composite
+foreign keys, and docs/lists-and-labels.md.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,36 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import models
-from django.db.models.functions import Length, Upper
+from django.db.models.functions import Length, Lower, Upper
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
-from todos.expressions import DatabaseNow, TrimWhitespace
+from todos.expressions import DatabaseNow, NextTaskPosition, TrimWhitespace
 from todos.ids import uuid7
 
 TITLE_MAX_LENGTH = 255
 TITLE_BLANK_MESSAGE = "The title may not be blank."
 DESCRIPTION_MAX_LENGTH = 10_000
+LIST_NAME_MAX_LENGTH = 100
+LABEL_NAME_MAX_LENGTH = 60
+# Gap between neighbouring positions: a run of moves between the same two
+# neighbours halves it each time, so about 60 fit before a list is respaced.
+POSITION_GAP = 1 << 20
+
+
+class Color(models.TextChoices):
+    """The fixed palette lists and labels are drawn in (the client picks the hue)."""
+
+    RED = "red", "Red"
+    ORANGE = "orange", "Orange"
+    YELLOW = "yellow", "Yellow"
+    GREEN = "green", "Green"
+    TEAL = "teal", "Teal"
+    BLUE = "blue", "Blue"
+    VIOLET = "violet", "Violet"
+    PINK = "pink", "Pink"
+    BROWN = "brown", "Brown"
+    GREY = "grey", "Grey"
 
 
 class TaskStatus(models.TextChoices):
@@ -56,6 +81,8 @@ TASK_FIELDS = (
     "completed_at",
     "created_at",
     "updated_at",
+    "list",
+    "labels",
 )
 TASK_READ_ONLY_FIELDS = ("id", "completed_at", "created_at", "updated_at")
 
@@ -103,6 +130,131 @@ class TaskQuerySet(models.QuerySet["Task"]):
     update.alters_data = True  # type: ignore[attr-defined]
 
 
+def _named_thing_constraints(table: str, max_length: int) -> list[Any]:
+    """The rules a list's or a label's name and colour share, as named constraints."""
+    return [
+        models.CheckConstraint(
+            condition=GreaterThan(Length(TrimWhitespace("name")), 0),
+            name=f"{table}_name_not_blank",
+            violation_error_message="The name may not be blank.",
+        ),
+        models.CheckConstraint(
+            condition=LessThanOrEqual(Length("name"), max_length),
+            name=f"{table}_name_max_length",
+            violation_error_message=(
+                f"The name may have at most {max_length} characters."
+            ),
+        ),
+        # "Work" and "work" are one name to a person reading a sidebar.
+        models.UniqueConstraint(
+            "owner",
+            Lower("name"),
+            name=f"{table}_owner_name_ci_uniq",
+            violation_error_message="You already have one with this name.",
+        ),
+        models.CheckConstraint(
+            condition=models.Q(color__isnull=True) | models.Q(color__in=Color.values),
+            name=f"{table}_color_valid",
+            violation_error_message="The colour is not one of the palette's.",
+        ),
+        models.CheckConstraint(
+            condition=models.Q(version__gte=1),
+            name=f"{table}_version_positive",
+            violation_error_message="The version must be a positive integer.",
+        ),
+        # The target of the composite foreign keys that keep references within one
+        # owner: (owner_id, id) must be a key for PostgreSQL to point at it.
+        models.UniqueConstraint(fields=["owner", "id"], name=f"{table}_owner_id_uniq"),
+    ]
+
+
+class VersionedQuerySet(models.QuerySet[Any]):
+    def update(self, **kwargs: Any) -> int:
+        """Bump ``version`` and ``updated_at`` on every bulk update, as tasks do."""
+        kwargs.setdefault("version", models.F("version") + 1)
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+
+class TaskList(models.Model):
+    """A user's named group of tasks (a project, in Todoist's words).
+
+    A task is in at most one list; a task in none is in the inbox.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="task_lists",
+        # Served by the (owner, position) and (owner, lower(name)) keys.
+        db_index=False,
+    )
+    name = models.CharField(max_length=LIST_NAME_MAX_LENGTH)
+    # NULL, not "", is "no colour": the API says null, and the CHECK admits only
+    # the palette's names, so there is one way to say it.
+    color = models.CharField(  # noqa: DJ001
+        max_length=20, choices=Color.choices, null=True, blank=True
+    )
+    # The list's place among the owner's lists; smaller first. Gaps are left
+    # between neighbours so that a move writes one row.
+    position = models.BigIntegerField(editable=False)
+    created_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
+    updated_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
+    version = models.IntegerField(default=1, db_default=1, editable=False)
+
+    objects: ClassVar[VersionedQuerySet] = VersionedQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        verbose_name = "list"
+        ordering = ["position", "id"]
+        constraints = [
+            *_named_thing_constraints("todos_tasklist", LIST_NAME_MAX_LENGTH),
+            # Also the index the owner's lists are read through, in order.
+            models.UniqueConstraint(
+                fields=["owner", "position"],
+                name="todos_tasklist_owner_position_uniq",
+                violation_error_message="Two lists may not share a position.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Label(models.Model):
+    """A user's tag; a task carries any number of the same user's labels."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="labels",
+        # Served by the (owner, lower(name)) key.
+        db_index=False,
+    )
+    name = models.CharField(max_length=LABEL_NAME_MAX_LENGTH)
+    # NULL, not "", is "no colour": the API says null, and the CHECK admits only
+    # the palette's names, so there is one way to say it.
+    color = models.CharField(  # noqa: DJ001
+        max_length=20, choices=Color.choices, null=True, blank=True
+    )
+    created_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
+    updated_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
+    version = models.IntegerField(default=1, db_default=1, editable=False)
+
+    objects: ClassVar[VersionedQuerySet] = VersionedQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = [Lower("name"), "id"]
+        constraints = _named_thing_constraints("todos_label", LABEL_NAME_MAX_LENGTH)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Task(models.Model):
     """A to-do item. Every task belongs to exactly one user."""
 
@@ -141,6 +293,25 @@ class Task(models.Model):
     created_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
     updated_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
     version = models.IntegerField(default=1, db_default=1, editable=False)
+    # None: the inbox. RESTRICT: deleting a list says what becomes of its tasks
+    # (todos.services.task_list_delete); nothing deletes them by default. The
+    # database also refuses another owner's list: see migration task_lists.
+    list = models.ForeignKey(
+        TaskList,
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="tasks",
+        # Served by todos_task_list_created_idx, which starts with list_id.
+        db_index=False,
+    )
+    labels = models.ManyToManyField(
+        Label, through="TaskLabel", related_name="tasks", blank=True
+    )
+    # The task's place in its list (or the inbox), smaller first; new tasks go
+    # last. Unique within the list: todos.services.task_move keeps gaps between
+    # neighbours so that a move writes one row.
+    position = models.BigIntegerField(db_default=NextTaskPosition(), editable=False)
 
     objects: ClassVar[TaskQuerySet] = TaskQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -197,6 +368,24 @@ class Task(models.Model):
                 name="todos_task_version_positive",
                 violation_error_message="The version must be a positive integer.",
             ),
+            # The target of task_label's composite foreign key (same owner).
+            models.UniqueConstraint(
+                fields=["owner", "id"], name="todos_task_owner_id_uniq"
+            ),
+            # No two tasks of a list, or of one user's inbox, share a position.
+            # Also the indexes ?list=...&ordering=position reads in order.
+            models.UniqueConstraint(
+                fields=["list", "position"],
+                condition=models.Q(list__isnull=False),
+                name="todos_task_list_position_uniq",
+                violation_error_message="Two tasks of a list may not share a place.",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "position"],
+                condition=models.Q(list__isnull=True),
+                name="todos_task_inbox_position_uniq",
+                violation_error_message="Two inbox tasks may not share a place.",
+            ),
         ]
         # Every list page is one owner's rows in the order of one of these indexes,
         # read from the cursor's position for LIMIT n + 1 rows (todos/pagination.py):
@@ -245,6 +434,23 @@ class Task(models.Model):
             models.Index(
                 fields=["owner", "title", "id"], name="todos_task_owner_title_idx"
             ),
+            # ?list=<id>, newest first; a list's tasks are all its owner's (the
+            # composite foreign key), so the list id alone finds them. Also the
+            # index behind the list foreign key (a list's delete looks its tasks up).
+            models.Index(
+                "list",
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                name="todos_task_list_created_idx",
+            ),
+            # ?list=inbox, newest first.
+            models.Index(
+                "owner",
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                condition=models.Q(list__isnull=True),
+                name="todos_task_owner_inbox_idx",
+            ),
             # ?search= is a case-insensitive substring match, which Django writes as
             # UPPER(column) LIKE UPPER('%term%'): trigram indexes on exactly those
             # expressions find a rare term without reading the owner's every task (a
@@ -285,6 +491,46 @@ class Task(models.Model):
         if self.title is not None and not self.title.strip():
             raise ValidationError({"title": TITLE_BLANK_MESSAGE})
         self.completed_at = completion_time_for(self.status, self.completed_at)
+
+
+class TaskLabel(models.Model):
+    """One label on one task; both the same owner's (a composite foreign key each).
+
+    ``owner`` is the task's and the label's owner, carried here so that PostgreSQL
+    can check it: ``(owner, task)`` references the task's ``(owner, id)`` and
+    ``(owner, label)`` the label's.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+    )
+    task = models.ForeignKey(
+        Task, on_delete=models.CASCADE, related_name="label_links", db_index=False
+    )
+    label = models.ForeignKey(
+        Label, on_delete=models.CASCADE, related_name="task_links", db_index=False
+    )
+
+    class Meta:
+        constraints = [
+            # Also the index a task's labels are read through.
+            models.UniqueConstraint(
+                fields=["task", "label"], name="todos_tasklabel_task_label_uniq"
+            ),
+        ]
+        indexes = [
+            # ?label=: a label's tasks; and a label's delete finds its links.
+            models.Index(fields=["label", "task"], name="todos_tasklabel_label_idx"),
+            # A user's delete finds their links.
+            models.Index(fields=["owner"], name="todos_tasklabel_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}:{self.label_id}"
 
 
 def completion_time_for(

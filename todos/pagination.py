@@ -42,9 +42,14 @@ class SortKey:
     column: str
     descending: bool
     nullable: bool = False
+    # Unique within the rows listed (position, within the one list it needs): no
+    # id tie-break, so the (list, position) unique index gives the order alone.
+    unique: bool = False
 
     def order_by(self, reverse: bool = False) -> list[OrderBy]:
         desc = self.descending != reverse
+        if self.unique:
+            return [F(self.column).desc() if desc else F(self.column).asc()]
         # NULL sorts as if it were larger than every value, in both directions, so
         # that a backward scan of one ascending index serves both orders.
         if desc:
@@ -66,6 +71,9 @@ for _name, _nullable in [
 ]:
     ORDERINGS[_name] = SortKey(_name, descending=False, nullable=_nullable)
     ORDERINGS["-" + _name] = SortKey(_name, descending=True, nullable=_nullable)
+# The manual order of one list (todos.services.task_move); needs ?list=.
+ORDERINGS["position"] = SortKey("position", descending=False, unique=True)
+ORDERINGS["-position"] = SortKey("position", descending=True, unique=True)
 
 DEFAULT_ORDERING = "-created_at"
 
@@ -84,7 +92,7 @@ def _decode_value(column: str, value: Any) -> Any:
         if parsed is None:
             raise ValueError(value)
         return parsed
-    if column == "priority":
+    if column in {"priority", "position"}:
         if not isinstance(value, int):
             raise ValueError(value)
         return value
@@ -158,6 +166,16 @@ class TaskCursorPagination(BasePagination):
             choices = ", ".join(sorted(name for name in ORDERINGS))
             raise ValidationError(
                 {self.ordering_query_param: [f"'{value}' is not one of: {choices}."]},
+                code="invalid",
+            )
+        if ORDERINGS[value].column == "position" and "list" not in request.query_params:
+            raise ValidationError(
+                {
+                    self.ordering_query_param: [
+                        "ordering=position orders one list: add list=<id> or "
+                        "list=inbox."
+                    ]
+                },
                 code="invalid",
             )
         return value
@@ -241,6 +259,8 @@ class TaskCursorPagination(BasePagination):
         forward_desc = key.descending != reverse
         value, last_id = position["v"], position["i"]
         op = "<" if forward_desc else ">"
+        if key.unique:
+            return [Q(**{f"{key.column}__{'lt' if op == '<' else 'gt'}": value})]
         if not key.nullable:
             return [Q(RowCompare((key.column, "id"), op, (value, last_id)))]
         is_null = Q(**{f"{key.column}__isnull": True})

@@ -1,25 +1,34 @@
-"""The task representation, in and out."""
+"""The task, list and label representations, in and out."""
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from django.utils import timezone
 from rest_framework import serializers
 
-from api.serializers import StrictInputMixin
+from api.problems import Conflict
+from api.serializers import StrictInputMixin, StrictSerializer
 from todos import services
 from todos.models import (
     DESCRIPTION_MAX_LENGTH,
+    LABEL_NAME_MAX_LENGTH,
+    LIST_NAME_MAX_LENGTH,
     NAME_BY_PRIORITY,
     PRIORITY_BY_NAME,
     TASK_FIELDS,
     TASK_READ_ONLY_FIELDS,
     TITLE_MAX_LENGTH,
+    Color,
+    Label,
     Task,
+    TaskList,
 )
+
+# Labels on one task: more is a mistake, or an attempt at a huge request.
+MAX_LABELS_PER_TASK = 100
 
 
 class PriorityField(serializers.ChoiceField):
@@ -35,6 +44,30 @@ class PriorityField(serializers.ChoiceField):
         return NAME_BY_PRIORITY[int(value)]
 
 
+class LabelIdsField(serializers.ListField):
+    """A task's label ids: written as a list of ids, read from the task."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            child=serializers.UUIDField(),
+            max_length=MAX_LABELS_PER_TASK,
+            **kwargs,
+        )
+
+    def get_attribute(self, instance: Task) -> Any:
+        return instance
+
+    def to_representation(self, data: Any) -> list[str]:
+        return services.task_labels(data)
+
+
+def _requester(serializer: serializers.Serializer[Any]) -> Any:
+    request = serializer.context.get("request")
+    if request is None:  # pragma: no cover - the views always pass it
+        raise RuntimeError("The serializer needs the request in its context.")
+    return request.user
+
+
 class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
     """``{id, title, description, status, priority, due_at, completed_at, ...}``.
 
@@ -48,11 +81,39 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
     status = serializers.ChoiceField(choices=Task.Status.choices, required=False)
     priority = PriorityField(required=False)
     due_at = serializers.DateTimeField(allow_null=True, required=False)
+    list = serializers.UUIDField(source="list_id", allow_null=True, required=False)
+    labels = LabelIdsField(required=False)
 
     class Meta:
         model = Task
         fields = TASK_FIELDS
         read_only_fields = TASK_READ_ONLY_FIELDS
+
+    def validate_list(self, value: Any) -> Any:
+        """One of the requester's lists; another's is as unknown as a missing one."""
+        if value is not None and not (
+            TaskList.objects.filter(owner=_requester(self), pk=value).exists()
+        ):
+            raise serializers.ValidationError(
+                "No list of yours has this id.", code="does_not_exist"
+            )
+        return value
+
+    def validate_labels(self, value: Any) -> Any:
+        """The requester's labels, each once; an unknown id is named, nothing else."""
+        wanted = list(dict.fromkeys(value))
+        found = set(
+            Label.objects.filter(owner=_requester(self), pk__in=wanted).values_list(
+                "pk", flat=True
+            )
+        )
+        unknown = [str(i) for i in wanted if i not in found]
+        if unknown:
+            raise serializers.ValidationError(
+                f"No label of yours has the id {', '.join(unknown[:5])}.",
+                code="does_not_exist",
+            )
+        return wanted
 
     def create(self, validated_data: dict[str, Any]) -> Task:
         """New tasks go through the service (the view supplies the owner)."""
@@ -65,17 +126,39 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
         was a quarter of a list request's CPU. tests/todos/test_serializers.py holds
         this to the generic output.
         """
-        return represent({name: getattr(instance, name) for name in ROW_FIELDS})
+        row = {name: getattr(instance, name) for name in _COLUMNS}
+        return represent(row, labels=services.task_labels(instance))
 
 
-# The columns a representation reads: the list fetches only these, as dicts.
-ROW_FIELDS = tuple(TaskSerializer.Meta.fields)
+# The columns a representation reads; the list fetches only these (and the label
+# ids its page query aggregates, todos.expressions.JoinedIds), as dicts.
+_COLUMNS = (
+    "id",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "due_at",
+    "completed_at",
+    "created_at",
+    "updated_at",
+    "list_id",
+)
+# ``position`` is not shown, but the cursor of ``ordering=position`` is made of it.
+ROW_FIELDS = (*_COLUMNS, "position", "label_ids")
 
 
-def represent(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A task's document from its field values (a model's ``__dict__``, a row of
-    ``values(*ROW_FIELDS)``); the list builds no model instances for its page."""
+def represent(
+    row: Mapping[str, Any], labels: list[str] | None = None
+) -> dict[str, Any]:
+    """A task's document from its field values (a model's attributes, a row of
+    ``values(*ROW_FIELDS)``); the list builds no model instances for its page.
+
+    ``labels`` are the label ids as text; without them they come from the row's
+    ``label_ids``.
+    """
     zone = timezone.get_current_timezone()
+    list_id = row["list_id"]
     return {
         "id": str(row["id"]),
         "title": str(row["title"]),
@@ -86,6 +169,10 @@ def represent(row: Mapping[str, Any]) -> dict[str, Any]:
         "completed_at": _rfc3339(row["completed_at"], zone),
         "created_at": _rfc3339(row["created_at"], zone),
         "updated_at": _rfc3339(row["updated_at"], zone),
+        "list": None if list_id is None else str(list_id),
+        "labels": (
+            labels if labels is not None else services.label_id_list(row["label_ids"])
+        ),
     }
 
 
@@ -100,7 +187,118 @@ def _rfc3339(value: datetime.datetime | None, zone: datetime.tzinfo) -> str | No
 # What PUT writes when a field is left out: a full replacement resets it to the
 # model's default (every writable field but the required title).
 PUT_DEFAULTS: dict[str, Any] = {
-    field.name: field.get_default()
-    for field in Task._meta.concrete_fields
-    if field.name in ("description", "status", "priority", "due_at")
+    **{
+        field.name: field.get_default()
+        for field in Task._meta.concrete_fields
+        if field.name in ("description", "status", "priority", "due_at")
+    },
+    "list_id": None,
+    "labels": [],
 }
+
+
+class _NamedSerializer(StrictInputMixin, serializers.ModelSerializer[Any]):
+    """The shared shape of lists and labels: a name unique per owner, a colour."""
+
+    color = serializers.ChoiceField(
+        choices=Color.choices, allow_null=True, required=False
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A name the requester already uses (any letter case) is a 409 on ``name``.
+
+        A conflict with stored state rather than bad input: the same body succeeds
+        once the other one is renamed.
+        """
+        name = attrs.get("name")
+        model: Any = self.Meta.model
+        mine = model.objects.filter(owner=_requester(self))
+        if self.instance is not None:
+            mine = mine.exclude(pk=self.instance.pk)
+        if name is not None and services.name_taken_in(mine, name):
+            raise Conflict(
+                {
+                    "name": [
+                        f"You already have a {model._meta.verbose_name} with this name."
+                    ]
+                }
+            )
+        return attrs
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        zone = timezone.get_current_timezone()
+        data = {
+            "id": str(instance.id),
+            "name": str(instance.name),
+            "color": instance.color,
+        }
+        if isinstance(instance, TaskList):
+            data["position"] = int(instance.position)
+        data["created_at"] = _rfc3339(instance.created_at, zone)
+        data["updated_at"] = _rfc3339(instance.updated_at, zone)
+        return data
+
+
+class TaskListSerializer(_NamedSerializer):
+    """``{id, name, color, position, created_at, updated_at}``; lists come in order."""
+
+    name = serializers.CharField(max_length=LIST_NAME_MAX_LENGTH)
+
+    class Meta:
+        model = TaskList
+        fields = ["id", "name", "color", "position", "created_at", "updated_at"]
+        read_only_fields = ["id", "position", "created_at", "updated_at"]
+
+    def create(self, validated_data: dict[str, Any]) -> TaskList:
+        return services.task_list_create(**validated_data)
+
+
+class LabelSerializer(_NamedSerializer):
+    """``{id, name, color, created_at, updated_at}``."""
+
+    name = serializers.CharField(max_length=LABEL_NAME_MAX_LENGTH)
+
+    class Meta:
+        model = Label
+        fields = ["id", "name", "color", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def create(self, validated_data: dict[str, Any]) -> Label:
+        return services.label_create(**validated_data)
+
+
+class TaskMoveSerializer(StrictSerializer):
+    """Where to put a task (a list): exactly one of ``before``, ``after``, ``to``.
+
+    ``before`` and ``after`` name another task of the same list (another of the
+    requester's lists).
+    """
+
+    openapi_request_extra: ClassVar[dict[str, Any]] = {
+        "minProperties": 1,
+        "maxProperties": 1,
+    }
+
+    before = serializers.UUIDField(
+        required=False, help_text="Just before this one (of the same list)."
+    )
+    after = serializers.UUIDField(
+        required=False, help_text="Just after this one (of the same list)."
+    )
+    to = serializers.ChoiceField(
+        choices=list(services.MoveTo.CHOICES),
+        required=False,
+        help_text="First or last.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [name for name in ("before", "after", "to") if name in attrs]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {
+                    name: ["Give exactly one of before, after or to."]
+                    for name in (given or ["before", "after", "to"])
+                },
+                code="invalid",
+            )
+        return attrs

@@ -9,15 +9,23 @@ row, so two concurrent edits of different fields both survive.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, QuerySet, Value
+from django.db.models.functions import Lower
+from django.utils import timezone
 
 from accounts.models import User
+from todos.expressions import UNPLACED_POSITION
 from todos.models import (
     OPEN,
+    POSITION_GAP,
+    Label,
     Task,
+    TaskLabel,
+    TaskList,
     TaskStatus,
     completion_time_for,
     next_revision,
@@ -34,11 +42,64 @@ class TaskGone(Exception):
     """The task was deleted while the caller was changing it."""
 
 
+class ReferenceGone(Exception):
+    """A list or label the write names was deleted while it was being made."""
+
+
 def task_create(*, owner: User, **fields: Any) -> Task:
-    """Create a task owned by ``owner``; ``completed_at`` follows the status."""
+    """Create a task owned by ``owner``; ``completed_at`` follows the status.
+
+    ``list_id`` and ``labels`` (label ids) must be ``owner``'s: the serializer
+    checks them, and PostgreSQL refuses another owner's. A list or label deleted
+    meanwhile raises :class:`ReferenceGone`.
+    """
+    labels = fields.pop("labels", None)
     status = fields.get("status", TaskStatus.PENDING)
     fields["completed_at"] = completion_time_for(status, None)
-    return Task.objects.create(owner=owner, **fields)
+    if not labels and fields.get("list_id") is None:
+        task = Task.objects.create(owner=owner, **fields)
+        task.label_ids = ""  # type: ignore[attr-defined]
+        return task
+    try:
+        with transaction.atomic():
+            task = Task.objects.create(owner=owner, **fields)
+            # On PostgreSQL a list or label deleted meanwhile fails the composite
+            # foreign keys here (they are checked at once, not at commit).
+            _link_labels(task, set(labels or ()))
+    except IntegrityError:
+        raise ReferenceGone from None
+    task.label_ids = _joined(labels or ())  # type: ignore[attr-defined]
+    return task
+
+
+def _joined(ids: Any) -> str:
+    return ",".join(sorted(str(i) for i in ids))
+
+
+def _link_labels(task: Task, wanted: set[Any]) -> None:
+    TaskLabel.objects.bulk_create(
+        TaskLabel(owner_id=task.owner_id, task_id=task.pk, label_id=label_id)
+        for label_id in sorted(wanted, key=str)
+    )
+
+
+def task_labels(task: Task) -> list[str]:
+    """The ids of the task's labels as text, sorted (the representation's order)."""
+    if not hasattr(task, "label_ids"):  # not read with TaskViewSet's annotation
+        ids = TaskLabel.objects.filter(task=task).values_list("label_id", flat=True)
+        return sorted(str(i) for i in ids)
+    return label_id_list(task.label_ids)
+
+
+def label_id_list(joined: str | None) -> list[str]:
+    """Label ids aggregated by the page query (todos.expressions.JoinedIds)."""
+    if not joined:
+        return []
+    ids = joined.split(",")
+    if len(ids[0]) == 32:  # SQLite stores UUIDs as 32 hex digits
+        ids = [f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" for h in ids]
+        ids.sort()
+    return ids
 
 
 def task_update(
@@ -48,7 +109,15 @@ def task_update(
 
     Raises :class:`VersionMismatch` when ``expected_version`` is given and the
     stored row is at another version, and :class:`TaskGone` if it was deleted.
+    ``changes`` may hold ``list_id`` and ``labels`` (the whole new set of label
+    ids); a list or label deleted meanwhile raises :class:`ReferenceGone`.
     """
+    requested = changes
+    changes = _without_unchanged_references(task, changes)
+    if "labels" in changes or "list_id" in changes:
+        return _task_update_locked(
+            task=task, changes=changes, expected_version=expected_version
+        )
     if expected_version is not None and task.version != expected_version:
         raise VersionMismatch
     for _ in range(_MAX_ATTEMPTS):
@@ -66,8 +135,83 @@ def task_update(
         fresh = Task.objects.filter(pk=task.pk).first()
         if fresh is None:
             raise TaskGone
+        if requested is not changes:
+            # The labels or list left out as unchanged may have moved meanwhile.
+            return _task_update_locked(
+                task=fresh, changes=requested, expected_version=None
+            )
         task = fresh
     raise VersionMismatch  # pragma: no cover - needs five writers racing at once
+
+
+def _without_unchanged_references(
+    task: Task, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """``changes`` less a ``labels`` or ``list_id`` the task (as read) already has.
+
+    A PUT always sends both; when they do not change, the update stays the one
+    version-guarded UPDATE (the guard also covers labels: changing them moves the
+    version).
+    """
+    drop = set()
+    if "list_id" in changes and changes["list_id"] == task.list_id:
+        drop.add("list_id")
+    if (
+        "labels" in changes
+        and hasattr(task, "label_ids")
+        and sorted(str(i) for i in changes["labels"]) == task_labels(task)
+    ):
+        drop.add("labels")
+    if not drop:
+        return changes
+    return {k: v for k, v in changes.items() if k not in drop}
+
+
+def _task_update_locked(
+    *, task: Task, changes: dict[str, Any], expected_version: int | None
+) -> Task:
+    """``task_update`` for changes of the task's labels or list, row locked.
+
+    The label links are rows of their own: they and the version move together in
+    one transaction, so an ETag names one set of labels.
+    """
+    changes = dict(changes)
+    labels = changes.pop("labels", None)
+    try:
+        with transaction.atomic():
+            fresh = Task.objects.select_for_update().filter(pk=task.pk).first()
+            if fresh is None:
+                raise TaskGone
+            if expected_version is not None and fresh.version != expected_version:
+                raise VersionMismatch
+            values = _values_for(fresh, changes)
+            if "list_id" in values:
+                # Last in the list it joins, where its old place may be taken.
+                values["position"] = fresh_positions(1)[0]
+            current = set(
+                TaskLabel.objects.filter(task=fresh).values_list("label_id", flat=True)
+            )
+            wanted = current if labels is None else set(labels)
+            if not values and wanted == current:
+                fresh.label_ids = _joined(current)  # type: ignore[attr-defined]
+                return fresh
+            if wanted != current:
+                TaskLabel.objects.filter(
+                    task=fresh, label_id__in=current - wanted
+                ).delete()
+                _link_labels(fresh, wanted - current)
+            now = timezone.now()
+            Task.objects.filter(pk=fresh.pk).update(
+                **values, version=fresh.version + 1, updated_at=now
+            )
+    except IntegrityError:
+        raise ReferenceGone from None
+    for name, value in values.items():
+        setattr(fresh, name, value)
+    fresh.version += 1
+    fresh.updated_at = now
+    fresh.label_ids = _joined(wanted)  # type: ignore[attr-defined]
+    return fresh
 
 
 def _values_for(task: Task, changes: dict[str, Any]) -> dict[str, Any]:
@@ -129,3 +273,369 @@ def tasks_reopen(*, tasks: QuerySet[Task]) -> int:
         status=TaskStatus.PENDING,
         completed_at=completion_time_for(TaskStatus.PENDING, None),
     )
+
+
+# --- lists and labels ---------------------------------------------------------------
+
+MAX_LISTS_PER_USER = 500
+MAX_LABELS_PER_USER = 500
+
+
+class NameTaken(Exception):
+    """The owner already has a list (or label) of this name, in any letter case."""
+
+
+class LimitReached(Exception):
+    """The owner has as many lists (or labels) as one user may have."""
+
+
+def name_taken_in(rows: QuerySet[Any], name: str) -> bool:
+    """Whether ``rows`` hold ``name`` in any letter case (as the unique key reads)."""
+    return (
+        rows.alias(lower_name=Lower("name"))
+        .filter(lower_name=Lower(Value(name)))
+        .exists()
+    )
+
+
+def _name_taken(model: type[TaskList] | type[Label], owner: Any, name: str) -> bool:
+    return name_taken_in(model.objects.filter(owner=owner), name)
+
+
+def _lock_owner(owner: User) -> None:
+    """Serialise one owner's creations (positions, the count) on their user row."""
+    User.objects.select_for_update().filter(pk=owner.pk).values_list("pk").first()
+
+
+def next_list_position(*, owner: User) -> int:
+    """The position after ``owner``'s last list (call with the owner row locked)."""
+    last = TaskList.objects.filter(owner=owner).aggregate(last=Max("position"))
+    return int(last["last"] or 0) + POSITION_GAP
+
+
+@transaction.atomic
+def task_list_create(*, owner: User, name: str, color: str | None = None) -> TaskList:
+    """Create a list at the end of ``owner``'s lists.
+
+    Raises :class:`NameTaken` or :class:`LimitReached`.
+    """
+    _lock_owner(owner)
+    if TaskList.objects.filter(owner=owner).count() >= MAX_LISTS_PER_USER:
+        raise LimitReached
+    position = next_list_position(owner=owner)
+    try:
+        with transaction.atomic():
+            return TaskList.objects.create(
+                owner=owner, name=name, color=color, position=position
+            )
+    except IntegrityError:
+        if _name_taken(TaskList, owner, name):
+            raise NameTaken from None
+        raise
+
+
+@transaction.atomic
+def label_create(*, owner: User, name: str, color: str | None = None) -> Label:
+    """Create a label. Raises :class:`NameTaken` or :class:`LimitReached`."""
+    _lock_owner(owner)
+    if Label.objects.filter(owner=owner).count() >= MAX_LABELS_PER_USER:
+        raise LimitReached
+    try:
+        with transaction.atomic():
+            return Label.objects.create(owner=owner, name=name, color=color)
+    except IntegrityError:
+        if _name_taken(Label, owner, name):
+            raise NameTaken from None
+        raise
+
+
+def named_update(
+    *,
+    obj: TaskList | Label,
+    changes: dict[str, Any],
+    expected_version: int | None = None,
+) -> TaskList | Label:
+    """Change a list's or a label's name or colour; the version moves by one.
+
+    Raises :class:`VersionMismatch`, :class:`NameTaken`, or :class:`TaskGone` if
+    the row was deleted meanwhile.
+    """
+    model = type(obj)
+    try:
+        with transaction.atomic():
+            fresh = model.objects.select_for_update().filter(pk=obj.pk).first()
+            if fresh is None:
+                raise TaskGone
+            if expected_version is not None and fresh.version != expected_version:
+                raise VersionMismatch
+            values = {k: v for k, v in changes.items() if getattr(fresh, k) != v}
+            if not values:
+                return fresh
+            for name, value in values.items():
+                setattr(fresh, name, value)
+            fresh.version += 1
+            fresh.updated_at = timezone.now()
+            with transaction.atomic():
+                fresh.save(update_fields=[*values, "version", "updated_at"])
+    except IntegrityError:
+        if "name" in changes and _name_taken(model, obj.owner_id, changes["name"]):
+            raise NameTaken from None
+        raise
+    return fresh
+
+
+class TasksOfDeletedList:
+    """What ``?tasks=`` may ask for when a list is deleted."""
+
+    MOVE_TO_INBOX = "move_to_inbox"
+    DELETE = "delete"
+    CHOICES = (MOVE_TO_INBOX, DELETE)
+
+
+@transaction.atomic
+def task_list_delete(
+    *, task_list: TaskList, tasks: str, expected_version: int | None = None
+) -> int:
+    """Delete the list; its tasks move to the inbox or are deleted, as ``tasks`` says.
+
+    The list row is locked first: a task being put into the list at the same time
+    either lands before (and is moved or deleted with the others) or fails its
+    foreign key check after. Returns how many tasks moved or were deleted.
+    """
+    fresh = TaskList.objects.select_for_update().filter(pk=task_list.pk).first()
+    if fresh is None:
+        raise TaskGone
+    if expected_version is not None and fresh.version != expected_version:
+        raise VersionMismatch
+    members = Task.objects.filter(list=fresh)
+    if tasks == TasksOfDeletedList.DELETE:
+        affected = members.delete()[1].get(Task._meta.label, 0)
+    else:
+        moved = list(members.order_by("position"))
+        # Last in the inbox, in their order: their places in the list may be
+        # taken there.
+        for task, position in zip(moved, fresh_positions(len(moved)), strict=True):
+            task.list_id, task.position = None, position
+            task.version += 1
+            task.updated_at = timezone.now()
+        Task.objects.bulk_update(
+            moved, ["list", "position", "version", "updated_at"], batch_size=500
+        )
+        affected = len(moved)
+    fresh.delete()
+    return affected
+
+
+@transaction.atomic
+def label_delete(*, label: Label, expected_version: int | None = None) -> None:
+    """Delete the label and take it off every task (their versions move)."""
+    fresh = Label.objects.select_for_update().filter(pk=label.pk).first()
+    if fresh is None:
+        raise TaskGone
+    if expected_version is not None and fresh.version != expected_version:
+        raise VersionMismatch
+    # The tasks' representations change: their ETags must too.
+    Task.objects.filter(label_links__label=fresh).update()
+    fresh.delete()
+
+
+# --- manual order -------------------------------------------------------------------
+
+
+class MoveTargetInvalid(Exception):
+    """``before``/``after`` names no other task of the moving task's list."""
+
+
+class MoveTo:
+    TOP = "top"
+    BOTTOM = "bottom"
+    CHOICES = (TOP, BOTTOM)
+
+
+def fresh_positions(count: int) -> list[int]:
+    """``count`` positions, ascending, after every position handed out so far.
+
+    Unique across all lists: safe for any task in any list. PostgreSQL takes them
+    from the sequence behind new tasks' default (no lock); SQLite, which writes
+    one transaction at a time, from the largest position stored.
+    """
+    if count == 0:
+        return []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval('todos_task_position_seq') FROM generate_series(1, %s)",
+                [count],
+            )
+            return sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            "SELECT COALESCE(MAX(position), 0) FROM todos_task WHERE position <> %s",
+            [UNPLACED_POSITION],
+        )
+        (last,) = cursor.fetchone() or (0,)
+    return [int(last) + POSITION_GAP * (n + 1) for n in range(count)]
+
+
+def _siblings(task: Task) -> QuerySet[Task]:
+    """The other tasks of ``task``'s list, or of its owner's inbox."""
+    rows = Task.objects.filter(owner_id=task.owner_id).exclude(pk=task.pk)
+    if task.list_id is None:
+        return rows.filter(list__isnull=True)
+    return rows.filter(list_id=task.list_id)
+
+
+def _lock_container(task: Task) -> None:
+    """Serialise the moves within one list (or inbox) on the list's (user's) row.
+
+    FOR NO KEY UPDATE: it does not block the key-share locks that inserting tasks
+    take on the same row for their foreign keys.
+    """
+    if task.list_id is None:
+        rows: QuerySet[Any] = User.objects.filter(pk=task.owner_id)
+    else:
+        rows = TaskList.objects.filter(pk=task.list_id)
+    rows.select_for_update(no_key=True).values_list("pk").first()
+
+
+def _renumber(rows: list[Any], fresh: Callable[[int], list[int]]) -> None:
+    """Spread the positions of ``rows`` (one list's) evenly again, in their order.
+
+    Runs when two neighbours have no integer left between them (about 20
+    halvings of the gap at the same spot). Fresh positions are larger than any
+    stored, so no intermediate state repeats one; the order, and so no row's
+    representation, changes.
+    """
+    rows.sort(key=lambda row: row.position)
+    for row, position in zip(rows, fresh(len(rows)), strict=True):
+        row.position = position
+    if rows:
+        type(rows[0]).objects.bulk_update(rows, ["position"], batch_size=500)
+
+
+def _place(
+    obj: Any,
+    siblings: QuerySet[Any],
+    *,
+    before: Any,
+    after: Any,
+    to: str | None,
+    fresh: Callable[[int], list[int]],
+) -> int | None:
+    """The position that puts ``obj`` where asked among ``siblings`` (the others of
+    its list); None if it is there already. Raises :class:`MoveTargetInvalid`."""
+    if to == MoveTo.TOP:
+        first = siblings.order_by("position").values_list("position", flat=True)[:1]
+        if not first or obj.position < first[0]:
+            return None
+        return int(first[0]) - POSITION_GAP
+    if to == MoveTo.BOTTOM:
+        last = siblings.order_by("-position").values_list("position", flat=True)[:1]
+        if not last or obj.position > last[0]:
+            return None
+        return fresh(1)[0]
+    target_id = before if before is not None else after
+    target = siblings.filter(pk=target_id).values_list("position", flat=True)
+    if not target:
+        raise MoveTargetInvalid
+    anchor = int(target[0])
+    if before is not None:
+        prev = siblings.filter(position__lt=anchor).order_by("-position")
+        low = prev.values_list("position", flat=True)[:1]
+        lo, hi = (int(low[0]) if low else anchor - 2 * POSITION_GAP), anchor
+    else:
+        nxt = siblings.filter(position__gt=anchor).order_by("position")
+        high = nxt.values_list("position", flat=True)[:1]
+        if not high:
+            return None if obj.position > anchor else fresh(1)[0]
+        lo, hi = anchor, int(high[0])
+    if lo < obj.position < hi:
+        return None
+    if hi - lo < 2:
+        _renumber([*siblings, obj], fresh)
+        return _place(obj, siblings, before=before, after=after, to=to, fresh=fresh)
+    return (lo + hi) // 2
+
+
+@transaction.atomic
+def task_move(
+    *,
+    task: Task,
+    before: Any = None,
+    after: Any = None,
+    to: str | None = None,
+    expected_version: int | None = None,
+) -> Task:
+    """Put ``task`` just before or after another task of its list, or at one end.
+
+    Exactly one of ``before``, ``after`` (task ids) or ``to`` (``top``/``bottom``).
+    One row is written (the moving task's position and version), except when the
+    list's gaps have run out at that spot and it is renumbered first. Moves in one
+    list are serialised on a lock of the list's row (the user's, for the inbox),
+    and the unique keys on (list, position) make a shared position impossible.
+    Raises :class:`MoveTargetInvalid`, :class:`VersionMismatch`, :class:`TaskGone`.
+    """
+    fresh = Task.objects.select_for_update().filter(pk=task.pk).first()
+    if fresh is None:
+        raise TaskGone
+    if expected_version is not None and fresh.version != expected_version:
+        raise VersionMismatch
+    _lock_container(fresh)
+    position = _place(
+        fresh,
+        _siblings(fresh),
+        before=before,
+        after=after,
+        to=to,
+        fresh=fresh_positions,
+    )
+    if position is None:
+        return fresh
+    now = timezone.now()
+    Task.objects.filter(pk=fresh.pk).update(
+        position=position, version=fresh.version + 1, updated_at=now
+    )
+    fresh.position, fresh.version, fresh.updated_at = position, fresh.version + 1, now
+    return fresh
+
+
+@transaction.atomic
+def task_list_move(
+    *,
+    task_list: TaskList,
+    before: Any = None,
+    after: Any = None,
+    to: str | None = None,
+    expected_version: int | None = None,
+) -> TaskList:
+    """Put the list before or after another of its owner's lists, or at one end.
+
+    As :func:`task_move`, among the owner's lists; serialised on the owner's row,
+    as list creation is. Raises :class:`MoveTargetInvalid`,
+    :class:`VersionMismatch`, :class:`TaskGone`.
+    """
+    owner_id = task_list.owner_id
+    User.objects.select_for_update(no_key=True).filter(pk=owner_id).values_list(
+        "pk"
+    ).first()
+    fresh = TaskList.objects.filter(pk=task_list.pk).first()
+    if fresh is None:
+        raise TaskGone
+    if expected_version is not None and fresh.version != expected_version:
+        raise VersionMismatch
+
+    def after_last(count: int) -> list[int]:
+        last = TaskList.objects.filter(owner_id=owner_id).aggregate(m=Max("position"))
+        start = int(last["m"] or 0)
+        return [start + POSITION_GAP * (n + 1) for n in range(count)]
+
+    siblings = TaskList.objects.filter(owner_id=owner_id).exclude(pk=fresh.pk)
+    position = _place(
+        fresh, siblings, before=before, after=after, to=to, fresh=after_last
+    )
+    if position is None:
+        return fresh
+    fresh.position = position
+    fresh.version += 1
+    fresh.updated_at = timezone.now()
+    fresh.save(update_fields=["position", "version", "updated_at"])
+    return fresh

@@ -1,4 +1,4 @@
-"""Task endpoints under /api/v1/tasks/: scoping, preconditions, then services."""
+"""Task, list and label endpoints under /api/v1/: scoping, preconditions, services."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.db.models import OuterRef, QuerySet
+from django.db.models.functions import Lower
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,13 +23,23 @@ from api.conditional import (
     expected_version,
     not_modified,
 )
+from api.problems import Conflict
 from api.scoping import OwnerScopedViewSet
 from api.serializers import StrictSerializer
 from todos import services
+from todos.expressions import JoinedIds
 from todos.filters import StrictFilterBackend, TaskFilter
-from todos.models import Task
+from todos.models import Label, Task, TaskLabel, TaskList
 from todos.pagination import TaskCursorPagination
-from todos.serializers import PUT_DEFAULTS, ROW_FIELDS, TaskSerializer, represent
+from todos.serializers import (
+    PUT_DEFAULTS,
+    ROW_FIELDS,
+    LabelSerializer,
+    TaskListSerializer,
+    TaskMoveSerializer,
+    TaskSerializer,
+    represent,
+)
 
 
 @contextmanager
@@ -39,6 +51,15 @@ def _service_errors() -> Iterator[None]:
         raise PreconditionFailed from None
     except services.TaskGone:
         raise exceptions.NotFound from None
+    except services.ReferenceGone:
+        raise exceptions.ValidationError(
+            {"list": ["The list or a label was deleted meanwhile; read them again."]},
+            code="does_not_exist",
+        ) from None
+    except services.NameTaken:
+        raise Conflict({"name": ["You already have one with this name."]}) from None
+    except services.LimitReached:
+        raise Conflict("You have as many of these as one account may have.") from None
 
 
 class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
@@ -50,6 +71,11 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     filter_backends = [StrictFilterBackend]
     filterset_class = TaskFilter
     extra_query_params = ("cursor", "page_size", "ordering")
+
+    def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """Each task with its label ids, in the same query (no query per task)."""
+        links = TaskLabel.objects.filter(task=OuterRef("pk")).order_by("label_id")
+        return queryset.annotate(label_ids=JoinedIds(links.values("label_id")))
 
     def list(self, request: Request) -> Response:
         """ListModelMixin's list, reading the page as dicts of the shown columns:
@@ -139,3 +165,198 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         expected = expected_version(request, task)
         self._refuse_input()
         return self._run(services.task_reopen, task=task, expected_version=expected)
+
+    @extend_schema(
+        request=TaskMoveSerializer,
+        parameters=[IF_MATCH],
+        responses={200: TaskSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        """Put the task before or after another task of its list, or at one end.
+
+        ``ordering=position`` (with ``list=``) lists a list in this order.
+        """
+        task = self.get_object()
+        expected = expected_version(request, task)
+        serializer = TaskMoveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        where = dict(serializer.validated_data)
+        with _service_errors():
+            try:
+                moved = services.task_move(
+                    task=task, expected_version=expected, **where
+                )
+            except services.MoveTargetInvalid:
+                field = "before" if "before" in where else "after"
+                raise exceptions.ValidationError(
+                    {field: ["No other task of this task's list has this id."]},
+                    code="does_not_exist",
+                ) from None
+        return self._respond(moved)
+
+
+class _NamedViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
+    """CRUD for the requester's lists or labels, conditional like tasks.
+
+    A user has a few hundred at most (``services.MAX_LISTS_PER_USER``), so the
+    collection is one unpaginated array, as task apps fetch their sidebar.
+    """
+
+    pagination_class = None
+    filter_backends: list[Any] = []
+    location_name: str
+    # A name in use (in any letter case), or the per-user limit.
+    write_problems = (status.HTTP_409_CONFLICT,)
+
+    def _respond(self, obj: Any, code: int = status.HTTP_200_OK) -> Response:
+        headers = {"ETag": etag_for(obj)}
+        if code == status.HTTP_201_CREATED:
+            headers["Location"] = self.request.build_absolute_uri(
+                reverse(self.location_name, args=[obj.pk])
+            )
+        return Response(self.get_serializer(obj).data, status=code, headers=headers)
+
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with _service_errors():
+            obj = self.perform_create(serializer)
+        return self._respond(obj, status.HTTP_201_CREATED)
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        obj = self.get_object()
+        if not_modified(request, obj):
+            return Response(
+                status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag_for(obj)}
+            )
+        return self._respond(obj)
+
+    def _write(self, request: Request, *, partial: bool) -> Response:
+        obj = self.get_object()
+        expected = expected_version(request, obj)
+        serializer = self.get_serializer(obj, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data)
+        if not partial:
+            changes.setdefault("color", None)
+        with _service_errors():
+            obj = services.named_update(
+                obj=obj, changes=changes, expected_version=expected
+            )
+        return self._respond(obj)
+
+    def update(self, request: Request, pk: str | None = None) -> Response:
+        return self._write(request, partial=False)
+
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        return self._write(request, partial=True)
+
+
+def _named_schema(serializer: type[Any]) -> Any:
+    """The OpenAPI of a list or label viewset's reads and writes."""
+    return extend_schema_view(
+        create=extend_schema(request=serializer, responses={201: serializer}),
+        retrieve=extend_schema(
+            parameters=[IF_NONE_MATCH], responses={200: serializer, 304: None}
+        ),
+        update=extend_schema(parameters=[IF_MATCH], responses={200: serializer}),
+        partial_update=extend_schema(
+            parameters=[IF_MATCH], responses={200: serializer}
+        ),
+    )
+
+
+DELETE_TASKS = OpenApiParameter(
+    "tasks",
+    str,
+    OpenApiParameter.QUERY,
+    required=True,
+    enum=list(services.TasksOfDeletedList.CHOICES),
+    description=(
+        "What becomes of the list's tasks: move_to_inbox, or delete. Required: "
+        "nothing is deleted by default."
+    ),
+)
+
+
+@_named_schema(TaskListSerializer)
+class TaskListViewSet(_NamedViewSet):
+    """The requester's lists, in their order."""
+
+    model = TaskList
+    serializer_class = TaskListSerializer
+    location_name = "todos:list-detail"
+
+    @extend_schema(
+        request=TaskMoveSerializer,
+        parameters=[IF_MATCH],
+        responses={200: TaskListSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        """Put the list before or after another of the requester's, or at one end."""
+        task_list = self.get_object()
+        expected = expected_version(request, task_list)
+        serializer = TaskMoveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        where = dict(serializer.validated_data)
+        with _service_errors():
+            try:
+                moved = services.task_list_move(
+                    task_list=task_list, expected_version=expected, **where
+                )
+            except services.MoveTargetInvalid:
+                field = "before" if "before" in where else "after"
+                raise exceptions.ValidationError(
+                    {field: ["No other list of yours has this id."]},
+                    code="does_not_exist",
+                ) from None
+        return self._respond(moved)
+
+    @extend_schema(parameters=[DELETE_TASKS, IF_MATCH], responses={204: None})
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        task_list = self.get_object()
+        expected = expected_version(request, task_list)
+        params = set(request.query_params) - {"tasks"}
+        if params:
+            raise exceptions.ValidationError(
+                {name: ["Unknown query parameter."] for name in sorted(params)},
+                code="unknown_parameter",
+            )
+        tasks = request.query_params.get("tasks")
+        if tasks not in services.TasksOfDeletedList.CHOICES:
+            raise exceptions.ValidationError(
+                {
+                    "tasks": [
+                        "Say what becomes of the list's tasks: "
+                        "tasks=move_to_inbox or tasks=delete."
+                    ]
+                },
+                code="required",
+            )
+        with _service_errors():
+            services.task_list_delete(
+                task_list=task_list, tasks=tasks, expected_version=expected
+            )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@_named_schema(LabelSerializer)
+class LabelViewSet(_NamedViewSet):
+    """The requester's labels, by name."""
+
+    model = Label
+    serializer_class = LabelSerializer
+    location_name = "todos:label-detail"
+
+    def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.order_by(Lower("name"), "id")
+
+    @extend_schema(parameters=[IF_MATCH], responses={204: None})
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        label = self.get_object()
+        expected = expected_version(request, label)
+        with _service_errors():
+            services.label_delete(label=label, expected_version=expected)
+        return Response(status=status.HTTP_204_NO_CONTENT)

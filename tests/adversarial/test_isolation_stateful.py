@@ -176,6 +176,9 @@ class ModelTask:
             "completed_at": self.completed_at,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            # The machine keeps every task in the inbox, unlabelled.
+            "list": None,
+            "labels": [],
         }
 
     def spellings(self) -> list[str]:
@@ -577,7 +580,10 @@ class TaskIsolationMachine(RuleBasedStateMachine):
                 params[name] = data.draw(st.one_of(options), label="search")
             else:
                 params[name] = self._draw_time(data)
-        ordering = data.draw(st.none() | st.sampled_from(sorted(ORDERINGS)))
+        # The manual order (ordering=position, with list=) is not modelled here:
+        # tests/todos/test_manual_order.py holds it.
+        plain = sorted(o for o, key in ORDERINGS.items() if key.column != "position")
+        ordering = data.draw(st.none() | st.sampled_from(plain))
         if ordering is not None:
             params["ordering"] = ordering
         size = data.draw(st.none() | st.integers(1, 6) | st.just(MAX_PAGE_SIZE))

@@ -37,7 +37,7 @@ from tests.support.routes import (
     World,
     served_routes,
 )
-from todos.models import Task
+from todos.models import Label, Task, TaskLabel, TaskList
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +124,16 @@ def _call(client: APIClient, method: str, url: str, body: Any):
 
 def _everything() -> dict[str, list[Any]]:
     """Every row of every table a request could write."""
-    models = [User, Task, OutstandingToken, BlacklistedToken, ExternalIdentity]
+    models = [
+        User,
+        Task,
+        TaskList,
+        Label,
+        TaskLabel,
+        OutstandingToken,
+        BlacklistedToken,
+        ExternalIdentity,
+    ]
     return {
         model.__name__: list(model._default_manager.order_by("pk").values_list())
         for model in models
@@ -136,6 +145,11 @@ def _footprint(user: User) -> dict[str, list[Any]]:
     return {
         "account": list(User.objects.filter(pk=user.pk).values_list()),
         "tasks": list(Task.objects.filter(owner=user).order_by("pk").values_list()),
+        "lists": list(TaskList.objects.filter(owner=user).order_by("pk").values_list()),
+        "labels": list(Label.objects.filter(owner=user).order_by("pk").values_list()),
+        "links": list(
+            TaskLabel.objects.filter(owner=user).order_by("pk").values_list()
+        ),
         "tokens": list(
             OutstandingToken.objects.filter(user=user).order_by("pk").values_list()
         ),

@@ -38,8 +38,7 @@ def _operation(schema, path: str, method: str) -> dict[str, Any]:
 
 
 def _path_of(url_name: str) -> str:
-    sample = {"todos:task-detail", "todos:task-complete", "todos:task-reopen"}
-    if url_name in sample:
+    if url_name.startswith("todos:") and not url_name.endswith("-list"):
         url = reverse(url_name, args=["00000000-0000-0000-0000-000000000000"])
         return url.replace("00000000-0000-0000-0000-000000000000", "{id}")
     return reverse(url_name)

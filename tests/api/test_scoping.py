@@ -125,3 +125,13 @@ def test_a_mixin_of_our_own_that_defines_a_guarded_member_is_refused():
 
     with pytest.raises(TypeError, match="may not define get_object"):
         type("Leaky", (Sneaky, OwnerScopedViewSet), {"model": Task})
+
+
+def test_a_subclass_of_a_scoped_viewset_is_scoped_and_guarded_too():
+    class Child(_ScopedOpen):
+        pass
+
+    assert Child.get_queryset is OwnerScopedViewSet.__dict__["get_queryset"]
+    assert Child.perform_create is OwnerScopedViewSet.__dict__["perform_create"]
+    with pytest.raises(TypeError, match="may not define get_object"):
+        type("Grandchild", (Child,), {"get_object": lambda self: None})

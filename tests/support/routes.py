@@ -24,7 +24,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from accounts.models import User
 from betterauth.models import ExternalIdentity
 from tests.factories import DEFAULT_PASSWORD, TaskFactory, UserFactory
-from todos.models import Task
+from todos.models import Label, Task, TaskLabel, TaskList
 
 API_PREFIX = "api/"
 OWNER_SUBJECT = "baOwner000000000000000000000001"
@@ -34,7 +34,11 @@ NEW_PASSWORD = "An0ther-long-pass"
 
 @dataclass
 class World:
-    """Two users with a task and a refresh token each; ``caller`` makes the request."""
+    """Two users with a task, a list, a label and a refresh token each.
+
+    ``caller`` makes the request. The owner's task is in the owner's list and
+    carries the owner's label.
+    """
 
     owner: User
     other: User
@@ -50,8 +54,16 @@ class World:
     def better_auth_token(self, user: User, **claims: Any) -> str:
         return str(self.issuer.token(self.subject_of(user), **claims))
 
+    task_list: TaskList | None = None
+    other_task_list: TaskList | None = None
+    label: Label | None = None
+    other_label: Label | None = None
+
     def detail(self, name: str) -> str:
         return reverse(name, args=[self.task.pk])
+
+    def owned(self, name: str, attribute: str) -> str:
+        return reverse(name, args=[getattr(self, attribute).pk])
 
     @property
     def bystander(self) -> User:
@@ -81,6 +93,12 @@ class Row:
 
 def _task(name: str, body: Any = None) -> Callable[[World], tuple[str, Any]]:
     return lambda w: (w.detail(name), body)
+
+
+def _owned(
+    name: str, attribute: str, body: Any = None, query: str = ""
+) -> Callable[[World], tuple[str, Any]]:
+    return lambda w: (w.owned(name, attribute) + query, body)
 
 
 def _plain(name: str, body: Callable[[World], Any] | Any = None):
@@ -130,6 +148,25 @@ def _creates_its_own_task(w: World, response: Any) -> None:
     assert (created.owner_id, created.title) == (w.caller.pk, "t")
 
 
+def _lists_only_its(model: type[TaskList] | type[Label]) -> Check:
+    def check(w: World, response: Any) -> None:
+        mine = model.objects.filter(owner=w.caller)
+        assert [item["id"] for item in response.json()] == [
+            str(pk) for pk in mine.values_list("pk", flat=True)
+        ]
+        assert len(response.json()) == 1
+
+    return check
+
+
+def _creates_its_own(model: type[TaskList] | type[Label]) -> Check:
+    def check(w: World, response: Any) -> None:
+        created = model.objects.get(pk=response.json()["id"])
+        assert (created.owner_id, created.name) == (w.caller.pk, "New")
+
+    return check
+
+
 def _shows_its_own_profile(w: World, response: Any) -> None:
     w.caller.refresh_from_db()
     body = response.json()
@@ -177,6 +214,56 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("todos:task-detail", "DELETE"): Row("owned", 204, _task("todos:task-detail")),
     ("todos:task-complete", "POST"): Row("owned", 200, _task("todos:task-complete")),
     ("todos:task-reopen", "POST"): Row("owned", 200, _task("todos:task-reopen")),
+    ("todos:task-move", "POST"): Row(
+        "owned", 200, _task("todos:task-move", {"to": "bottom"})
+    ),
+    ("todos:list-list", "GET"): Row(
+        "self", 200, _plain("todos:list-list"), _lists_only_its(TaskList)
+    ),
+    ("todos:list-list", "POST"): Row(
+        "self",
+        201,
+        _plain("todos:list-list", {"name": "New"}),
+        _creates_its_own(TaskList),
+    ),
+    ("todos:list-detail", "GET"): Row(
+        "owned", 200, _owned("todos:list-detail", "task_list")
+    ),
+    ("todos:list-detail", "PUT"): Row(
+        "owned", 200, _owned("todos:list-detail", "task_list", {"name": "P"})
+    ),
+    ("todos:list-detail", "PATCH"): Row(
+        "owned", 200, _owned("todos:list-detail", "task_list", {"color": "red"})
+    ),
+    ("todos:list-detail", "DELETE"): Row(
+        "owned",
+        204,
+        _owned("todos:list-detail", "task_list", query="?tasks=move_to_inbox"),
+    ),
+    ("todos:list-move", "POST"): Row(
+        "owned", 200, _owned("todos:list-move", "task_list", {"to": "top"})
+    ),
+    ("todos:label-list", "GET"): Row(
+        "self", 200, _plain("todos:label-list"), _lists_only_its(Label)
+    ),
+    ("todos:label-list", "POST"): Row(
+        "self",
+        201,
+        _plain("todos:label-list", {"name": "New"}),
+        _creates_its_own(Label),
+    ),
+    ("todos:label-detail", "GET"): Row(
+        "owned", 200, _owned("todos:label-detail", "label")
+    ),
+    ("todos:label-detail", "PUT"): Row(
+        "owned", 200, _owned("todos:label-detail", "label", {"name": "P"})
+    ),
+    ("todos:label-detail", "PATCH"): Row(
+        "owned", 200, _owned("todos:label-detail", "label", {"color": "red"})
+    ),
+    ("todos:label-detail", "DELETE"): Row(
+        "owned", 204, _owned("todos:label-detail", "label")
+    ),
     ("accounts:me", "GET"): Row(
         "self", 200, _plain("accounts:me"), _shows_its_own_profile
     ),
@@ -297,8 +384,9 @@ def served_routes() -> set[tuple[str, str]]:
 
 
 def make_world(issuer: Any = None) -> World:
-    """Two users, each with a task and a Better Auth identity; the owner's task is
-    completed. ``issuer`` signs the Better Auth tokens of the compat rows."""
+    """Two users, each with a task, a list, a label and a Better Auth identity; the
+    owner's task is completed, in the owner's list and labelled with the owner's
+    label. ``issuer`` signs the Better Auth tokens of the compat rows."""
     owner = UserFactory.create()
     other = UserFactory.create()
     for user, subject in ((owner, OWNER_SUBJECT), (other, OTHER_SUBJECT)):
@@ -312,9 +400,20 @@ def make_world(issuer: Any = None) -> World:
             name=claimed.get("name", ""),
             email_verified=claimed.get("emailVerified"),
         )
+    lists = {
+        user.pk: TaskList.objects.create(owner=user, name="L", position=1)
+        for user in (owner, other)
+    }
+    labels = {
+        user.pk: Label.objects.create(owner=user, name="l") for user in (owner, other)
+    }
     task = TaskFactory.create(
-        owner=owner, status="completed", completed_at="2030-01-01T00:00:00Z"
+        owner=owner,
+        status="completed",
+        completed_at="2030-01-01T00:00:00Z",
+        list=lists[owner.pk],
     )
+    TaskLabel.objects.create(owner=owner, task=task, label=labels[owner.pk])
     other_task = TaskFactory.create(owner=other)
     for user in (owner, other):
         RefreshToken.for_user(user)
@@ -325,4 +424,8 @@ def make_world(issuer: Any = None) -> World:
         other_task=other_task,
         caller=owner,
         issuer=issuer,
+        task_list=lists[owner.pk],
+        other_task_list=lists[other.pk],
+        label=labels[owner.pk],
+        other_label=labels[other.pk],
     )

@@ -11,11 +11,16 @@ from django.utils import timezone
 
 from accounts.models import User
 from tests.factories import TaskFactory, UserFactory
-from todos.models import Task
+from todos.models import Label, Task, TaskLabel, TaskList
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "admin:todos_task_changelist"
+# The label inline's management form, with no label rows.
+NO_LABELS = {
+    "label_links-TOTAL_FORMS": "0",
+    "label_links-INITIAL_FORMS": "0",
+}
 
 
 @pytest.fixture
@@ -108,6 +113,7 @@ def test_task_add_and_change_forms_keep_completed_at_consistent(staff_client):
             "description": "",
             "status": "completed",
             "priority": "30",
+            **NO_LABELS,
         },
     )
     assert response.status_code == 302
@@ -122,6 +128,7 @@ def test_task_add_and_change_forms_keep_completed_at_consistent(staff_client):
             "description": "",
             "status": "pending",
             "priority": "30",
+            **NO_LABELS,
         },
     )
     assert response.status_code == 302
@@ -153,3 +160,124 @@ def test_mark_completed_and_reopen_actions_keep_completed_at_consistent(staff_cl
     assert {t.status for t in reopened} == {"pending"}
     assert all(t.completed_at is None for t in reopened)
     assert all(t.version == 3 for t in reopened)
+
+
+# --- lists and labels ----------------------------------------------------------------
+
+
+def _count(client: Client, name: str) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(reverse(name))
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize("model", ["tasklist", "label"])
+def test_list_and_label_changelists_count_tasks_without_n_plus_one(staff_client, model):
+    name = f"admin:todos_{model}_changelist"
+
+    def make(n: int) -> None:
+        for _ in range(n):
+            owner = UserFactory.create()
+            if model == "tasklist":
+                parent = TaskList.objects.create(owner=owner, name="x", position=1)
+                TaskFactory.create_batch(2, owner=owner, list=parent)
+            else:
+                label = Label.objects.create(owner=owner, name="x")
+                for task in TaskFactory.create_batch(2, owner=owner):
+                    TaskLabel.objects.create(owner=owner, task=task, label=label)
+
+    make(2)
+    few = _count(staff_client, name)
+    make(20)
+
+    assert _count(staff_client, name) == few
+    response = staff_client.get(reverse(name), {"q": "x"})
+    assert response.content.count(b'<td class="field-task_count">2</td>') == 22
+
+
+def test_a_task_cannot_be_put_into_another_users_list_in_the_admin(staff_client):
+    owner, other = UserFactory.create(), UserFactory.create()
+    theirs = TaskList.objects.create(owner=other, name="theirs", position=1)
+    task = TaskFactory.create(owner=owner)
+
+    response = staff_client.post(
+        reverse("admin:todos_task_change", args=[task.pk]),
+        {
+            "owner": owner.pk,
+            "title": "t",
+            "description": "",
+            "status": "pending",
+            "priority": "20",
+            "list": theirs.pk,
+            **NO_LABELS,
+        },
+    )
+
+    assert response.status_code == 200
+    assert b"This list belongs to another user." in response.content
+    task.refresh_from_db()
+    assert task.list_id is None
+
+
+def test_the_admin_labels_a_task_with_its_owners_labels_only(staff_client):
+    owner, other = UserFactory.create(), UserFactory.create()
+    mine = Label.objects.create(owner=owner, name="mine")
+    theirs = Label.objects.create(owner=other, name="theirs")
+    task = TaskFactory.create(owner=owner)
+    url = reverse("admin:todos_task_change", args=[task.pk])
+
+    def post(label: Label):
+        return staff_client.post(
+            url,
+            {
+                "owner": owner.pk,
+                "title": "t",
+                "description": "",
+                "status": "pending",
+                "priority": "20",
+                "label_links-TOTAL_FORMS": "1",
+                "label_links-INITIAL_FORMS": "0",
+                "label_links-0-label": label.pk,
+            },
+        )
+
+    refused = post(theirs)
+    assert refused.status_code == 200
+    assert b"This label belongs to another user." in refused.content
+    assert not TaskLabel.objects.exists()
+
+    assert post(mine).status_code == 302
+    link = TaskLabel.objects.get()
+    assert (link.owner_id, link.task_id, link.label_id) == (owner.pk, task.pk, mine.pk)
+
+
+def test_a_list_with_tasks_cannot_be_deleted_in_the_admin(staff_client):
+    owner = UserFactory.create()
+    full = TaskList.objects.create(owner=owner, name="full", position=1)
+    empty = TaskList.objects.create(owner=owner, name="empty", position=2)
+    TaskFactory.create(owner=owner, list=full)
+
+    refused = staff_client.post(
+        reverse("admin:todos_tasklist_delete", args=[full.pk]), {"post": "yes"}
+    )
+    deleted = staff_client.post(
+        reverse("admin:todos_tasklist_delete", args=[empty.pk]), {"post": "yes"}
+    )
+
+    assert refused.status_code == 403
+    assert deleted.status_code == 302
+    assert list(TaskList.objects.all()) == [full]
+
+
+def test_a_list_added_in_the_admin_goes_after_the_owners_others(staff_client):
+    owner = UserFactory.create()
+    TaskList.objects.create(owner=owner, name="first", position=5)
+
+    response = staff_client.post(
+        reverse("admin:todos_tasklist_add"),
+        {"owner": owner.pk, "name": "second", "color": ""},
+    )
+
+    assert response.status_code == 302
+    assert TaskList.objects.get(name="second").position > 5

@@ -25,7 +25,8 @@ def _task_fk_rule() -> str:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT confdeltype FROM pg_constraint "
-            "WHERE conrelid = 'todos_task'::regclass AND contype = 'f'"
+            "WHERE conrelid = 'todos_task'::regclass AND contype = 'f' "
+            "AND confrelid = 'accounts_user'::regclass"
         )
         return "".join(row[0] for row in cursor.fetchall())
 
@@ -54,4 +55,34 @@ def test_the_cascade_migration_reverses_to_a_plain_foreign_key():
         assert _task_fk_rule() == "a"  # NO ACTION, as Django creates it
     finally:
         call_command("migrate", verbosity=0)
+    assert _task_fk_rule() == "c"
+
+
+def _same_owner_keys() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conname LIKE %s",
+            ["%same_owner_fk"],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+SAME_OWNER_KEYS = {
+    "todos_task_list_same_owner_fk",
+    "todos_tasklabel_task_same_owner_fk",
+    "todos_tasklabel_label_same_owner_fk",
+}
+
+
+@pytest.mark.postgres(reason="the composite foreign keys exist on PostgreSQL only")
+@pytest.mark.django_db(transaction=True)
+def test_the_lists_and_labels_migrations_reverse_and_reapply_their_keys():
+    assert _same_owner_keys() == SAME_OWNER_KEYS
+    try:
+        call_command("migrate", "todos", "0003", verbosity=0)
+        assert _same_owner_keys() == set()
+        assert "todos_tasklist" not in _tables()
+    finally:
+        call_command("migrate", verbosity=0)
+    assert _same_owner_keys() == SAME_OWNER_KEYS
     assert _task_fk_rule() == "c"

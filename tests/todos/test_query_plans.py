@@ -37,7 +37,7 @@ from rest_framework.test import APIClient, APIRequestFactory
 from accounts.models import User
 from tests.conftest import bearer
 from tests.factories import UserFactory
-from todos.models import Task
+from todos.models import POSITION_GAP, Label, Task, TaskList
 from todos.pagination import ORDERINGS, TaskCursorPagination
 from todos.seeding import Progress, Row, TaskGenerator, copy_tasks
 
@@ -62,11 +62,20 @@ ROWS_READ_MAX = 2_000
 LIST = reverse("todos:task-list")
 
 
+# Of the big user's tasks: every LIST_EVERY-th is in a list, every
+# COMMON_LABEL_EVERY-th carries a common label, the rare ones a rare label.
+LIST_EVERY = 7
+COMMON_LABEL_EVERY = 3
+
+
 @dataclass(frozen=True)
 class Dataset:
     big: User
     mostly_done: User
     now: datetime.datetime
+    work_list: str = ""
+    common_label: str = ""
+    rare_label: str = ""
 
 
 def _mostly_done(rows: Iterator[Row]) -> Iterator[Row]:
@@ -138,13 +147,46 @@ def dataset(django_db_setup: None, django_db_blocker: Any) -> Iterator[Dataset]:
         try:
             with transaction.atomic():
                 copy_tasks(rows(), batch_size=20_000, progress=Progress(None, 0))
+                organised = _organise(big)
             # Fresh statistics and visibility map, as autovacuum would leave them.
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE todos_task")
-            yield Dataset(big=big, mostly_done=mostly_done, now=now)
+                cursor.execute("VACUUM ANALYZE todos_tasklabel")
+            yield Dataset(big=big, mostly_done=mostly_done, now=now, **organised)
         finally:
             Task.objects.filter(owner__in=users).delete()
             User.objects.filter(pk__in=[u.pk for u in users]).delete()
+
+
+def _organise(big: User) -> dict[str, str]:
+    """Put some of the big user's tasks into a list and label some of them.
+
+    In SQL, as a bulk load would: the rows keep their timestamps and versions.
+    The COPY gave every task a position from the sequence, in load order.
+    """
+    work = TaskList.objects.create(owner=big, name="Work", position=1)
+    common = Label.objects.create(owner=big, name="common")
+    rare = Label.objects.create(owner=big, name="rare")
+    step = f"(position / {POSITION_GAP})"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE todos_task SET list_id = %s WHERE owner_id = %s "
+            f"AND mod({step}, {LIST_EVERY}) = 0",
+            [work.pk, big.pk],
+        )
+        link = (
+            "INSERT INTO todos_tasklabel (owner_id, task_id, label_id) "
+            "SELECT owner_id, id, %s FROM todos_task WHERE owner_id = %s AND "
+        )
+        cursor.execute(
+            link + f"mod({step}, {COMMON_LABEL_EVERY}) = 0", [common.pk, big.pk]
+        )
+        cursor.execute(link + "title LIKE %s", [rare.pk, big.pk, f"%{RARE_WORD}%"])
+    return {
+        "work_list": str(work.pk),
+        "common_label": str(common.pk),
+        "rare_label": str(rare.pk),
+    }
 
 
 # --- plans ---------------------------------------------------------------------------
@@ -231,13 +273,21 @@ def _assert_within_budget(plans: list[Plan], *, may_sort: bool) -> None:
         )
 
 
+def _needs(ordering: str) -> dict[str, str]:
+    """The filter an ordering needs: ``position`` orders one list (the inbox here)."""
+    return {"list": "inbox"} if ORDERINGS[ordering].column == "position" else {}
+
+
 def _cursor_at(user: User, ordering: str, share: float, *, backwards: bool) -> str:
     """A signed cursor at ``share`` of the way through ``user``'s list."""
     key = ORDERINGS[ordering]
     rows = Task.objects.filter(owner=user).order_by(*key.order_by())
+    if _needs(ordering):
+        rows = rows.filter(list__isnull=True)
     row = rows[int(rows.count() * share)]
     # As the paginator makes one while serving the list to this user.
-    request = Request(APIRequestFactory().get(LIST, {"ordering": ordering}))
+    params = {"ordering": ordering, **_needs(ordering)}
+    request = Request(APIRequestFactory().get(LIST, params))
     request.user = user
     return TaskCursorPagination().cursor_for(request, row, reverse=backwards)
 
@@ -247,7 +297,7 @@ def _cursor_at(user: User, ordering: str, share: float, *, backwards: bool) -> s
 
 @pytest.mark.parametrize("ordering", sorted(ORDERINGS))
 def test_every_ordering_reads_its_first_page_in_index_order(dataset, ordering):
-    plans, body = _list_plans(dataset.big, {"ordering": ordering})
+    plans, body = _list_plans(dataset.big, {"ordering": ordering, **_needs(ordering)})
 
     assert len(body["results"]) == 50
     _assert_within_budget(plans, may_sort=False)
@@ -268,7 +318,9 @@ def test_a_deep_cursor_page_seeks_instead_of_reading_up_to_it(
 ):
     cursor = _cursor_at(dataset.big, ordering, share, backwards=backwards)
 
-    plans, body = _list_plans(dataset.big, {"ordering": ordering, "cursor": cursor})
+    plans, body = _list_plans(
+        dataset.big, {"ordering": ordering, "cursor": cursor, **_needs(ordering)}
+    )
 
     assert len(body["results"]) == 50
     assert body["previous"] is not None
@@ -324,6 +376,43 @@ def test_every_filter_reads_a_bounded_number_of_rows(dataset, case):
     cursor = parse_qs(urlparse(body["next"]).query)["cursor"][0]
     deep_plans, _ = _list_plans(dataset.big, {**query, "cursor": cursor})
     _assert_within_budget(deep_plans, may_sort=True)
+
+
+# Filters on lists and labels; "{work}", "{common}", "{rare}" name the dataset's.
+ORGANISED = [
+    {"list": "{work}"},
+    {"list": "{work}", "ordering": "position"},
+    {"list": "{work}", "ordering": "-position"},
+    {"list": "inbox"},
+    {"list": "inbox", "ordering": "-position"},
+    {"label": "{common}"},
+    {"label": "{common},{rare}"},
+    {"label_all": "{common},{rare}"},
+    {"label": "{rare}"},
+    {"list": "{work}", "label": "{common}"},
+    {"list": "inbox", "status": "pending", "ordering": "position"},
+]
+
+
+@pytest.mark.parametrize("query", ORGANISED, ids=urlencode)
+def test_list_and_label_filters_read_a_bounded_number_of_rows(dataset, query):
+    names = {
+        "work": dataset.work_list,
+        "common": dataset.common_label,
+        "rare": dataset.rare_label,
+    }
+    query = {name: value.format(**names) for name, value in query.items()}
+
+    plans, body = _list_plans(dataset.big, query)
+
+    assert body["results"], query
+    # The rare label's few tasks are found through it, then sorted; the rest are
+    # read in index order.
+    _assert_within_budget(plans, may_sort=dataset.rare_label in str(query))
+    if body["next"] is not None:
+        cursor = parse_qs(urlparse(body["next"]).query)["cursor"][0]
+        deep_plans, _ = _list_plans(dataset.big, {**query, "cursor": cursor})
+        _assert_within_budget(deep_plans, may_sort=True)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from tests.factories import TaskFactory
 from todos import services
 from todos.models import Task
 from todos.serializers import ROW_FIELDS, TaskSerializer, represent
+from todos.views import TaskViewSet
 
 pytestmark = pytest.mark.django_db
 
@@ -38,8 +39,28 @@ def _tasks(user) -> list[Task]:
         changes={"status": Task.Status.IN_PROGRESS, "priority": Task.Priority.LOW},
     )
     fresh = services.task_create(owner=user, title="New", status=Task.Status.COMPLETED)
+    task_list = services.task_list_create(owner=user, name="Work")
+    labels = [services.label_create(owner=user, name=n).pk for n in ("b", "a")]
+    organised = services.task_create(
+        owner=user, title="Filed", list_id=task_list.pk, labels=labels
+    )
     stored = list(Task.objects.filter(owner=user))
-    return [plain, dated, done, started, fresh, *stored]
+    # As the list endpoint reads them: label ids aggregated in the page query.
+    annotated = list(TaskViewSet().scope_queryset(Task.objects.filter(owner=user)))
+    return [plain, dated, done, started, fresh, organised, *stored, *annotated]
+
+
+def test_a_tasks_list_and_labels_read_the_same_every_way(user):
+    tasks = _tasks(user)
+    organised = [t for t in tasks if t.title == "Filed"]
+
+    assert len(organised) == 3
+    for task in organised:
+        data = TaskSerializer(task).data
+        assert data["list"] == str(task.list_id)
+        assert len(data["labels"]) == 2
+        assert data["labels"] == sorted(data["labels"])
+    assert len({json.dumps(TaskSerializer(t).data) for t in organised}) == 1
 
 
 def test_the_representation_matches_the_generic_one_field_for_field(user):
@@ -77,6 +98,8 @@ def test_the_lists_rows_make_the_same_documents_as_the_instances(user, auth_clie
     for row in listed:
         assert row == by_id[row["id"]]
         assert list(row) == list(by_id[row["id"]])
-    rows = Task.objects.filter(owner=user).values(*ROW_FIELDS)
+    # The list's own queryset: the owner's rows with their label ids aggregated.
+    scoped = TaskViewSet().scope_queryset(Task.objects.filter(owner=user))
+    rows = scoped.values(*ROW_FIELDS)
     for row in rows:
         assert represent(row) == _generic(Task.objects.get(pk=row["id"]))

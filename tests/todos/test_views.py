@@ -54,6 +54,8 @@ def test_create_returns_201_with_location_etag_and_the_whole_task(auth_client, u
         "completed_at": None,
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
+        "list": None,
+        "labels": [],
     }
     assert body["created_at"].endswith("Z")
     assert task.priority == Task.Priority.URGENT
