@@ -11,7 +11,7 @@ from rest_framework.fields import get_error_detail
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from accounts.models import User
-from api.serializers import StrictInputMixin, StrictSerializer
+from api.serializers import NewPasswordField, StrictInputMixin, StrictSerializer
 
 
 def _check_email_free(email: str, *, exclude: User | None = None) -> str:
@@ -47,7 +47,7 @@ class UserSerializer(StrictInputMixin, serializers.ModelSerializer[User]):
 
 class RegisterSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(write_only=True, trim_whitespace=False)
+    password = NewPasswordField(write_only=True)
     name = serializers.CharField(max_length=150, required=False, allow_blank=True)
 
     def validate_email(self, value: str) -> str:
@@ -77,7 +77,7 @@ class TokenPairSerializer(serializers.Serializer[Any]):
 
 class PasswordChangeSerializer(StrictSerializer):
     current_password = serializers.CharField(trim_whitespace=False)
-    new_password = serializers.CharField(trim_whitespace=False)
+    new_password = NewPasswordField()
 
     def validate_current_password(self, value: str) -> str:
         if not self.context["request"].user.check_password(value):

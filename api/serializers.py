@@ -48,3 +48,16 @@ class StrictInputMixin:
 
 class StrictSerializer(StrictInputMixin, serializers.Serializer[Any]):
     """A plain serializer that refuses unknown keys."""
+
+
+class NewPasswordField(serializers.CharField):
+    """A password being chosen, kept exactly as typed (no trimming).
+
+    The serializer runs Django's ``validate_password`` on it with the user it is
+    for (the similarity rule needs the user); the OpenAPI schema states the rules of
+    ``AUTH_PASSWORD_VALIDATORS`` for this field (see ``api.schema``).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)

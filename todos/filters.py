@@ -17,7 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from api.schema import NOT_BLANK_TEXT_PATTERN
+from api.schema import NOT_BLANK_TEXT_PATTERN, WHITESPACE
 from todos.models import Task, TaskPriority, TaskStatus
 
 PRIORITY_BY_NAME = {p.name.lower(): int(p.value) for p in TaskPriority}
@@ -59,11 +59,12 @@ class CommaSeparatedChoiceFilter(django_filters.Filter):
         kwargs.setdefault("lookup_expr", "in")
         kwargs["allowed"] = list(mapping)
         super().__init__(*args, **kwargs)
-        # OpenAPI: exactly the values this filter accepts, not any lowercase word.
-        item = "|".join(re.escape(name) for name in mapping)
-        extend_schema_field({"type": "string", "pattern": rf"^({item})(,({item}))*$"})(
-            self
-        )
+        # OpenAPI: exactly the values this filter accepts, not any lowercase word:
+        # items around commas, each trimmed, blank ones skipped, at least one left.
+        item = "(" + "|".join(re.escape(name) for name in mapping) + ")"
+        blank = f"[{WHITESPACE}]*"
+        pattern = rf"^({blank},)*{blank}{item}{blank}(,{blank}({item}{blank})?)*$"
+        extend_schema_field({"type": "string", "pattern": pattern})(self)
 
     def filter(self, qs: QuerySet[Any], value: list[str] | None) -> QuerySet[Any]:
         if not value:

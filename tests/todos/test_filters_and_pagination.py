@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import re
+import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core import signing
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -12,7 +16,8 @@ from django.utils import timezone
 from rest_framework import status
 
 from tests.factories import TaskFactory
-from todos.models import Task
+from todos.models import TITLE_MAX_LENGTH, Task
+from todos.pagination import CURSOR_MAX_LENGTH, CURSOR_PATTERN
 
 pytestmark = pytest.mark.django_db
 
@@ -145,6 +150,50 @@ def test_an_unknown_ordering_is_a_400_naming_it(auth_client, value):
     response = auth_client.get(LIST, {"ordering": value})
     assert response.status_code == status.HTTP_400_BAD_REQUEST
     assert [e["field"] for e in response.json()["errors"]] == ["ordering"]
+
+
+@pytest.mark.parametrize("value", [" 5", "5 ", "+5", "1_0", "\u0663", "5.0", "0", ""])
+def test_a_page_size_that_is_not_plain_digits_in_range_is_a_400(auth_client, value):
+    response = auth_client.get(LIST, {"page_size": value})
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    assert [e["field"] for e in response.json()["errors"]] == ["page_size"]
+
+
+def test_every_cursor_issued_has_the_documented_form_even_for_the_longest_title(
+    auth_client, user
+):
+    TaskFactory.create_batch(2, owner=user, title="\U0001f600" * TITLE_MAX_LENGTH)
+    page = auth_client.get(LIST, {"ordering": "-title", "page_size": 1}).json()
+    cursor = parse_qs(urlsplit(page["next"]).query)["cursor"][0]
+    assert re.fullmatch(CURSOR_PATTERN, cursor)
+    assert len(cursor) <= CURSOR_MAX_LENGTH
+    assert len(_ids(auth_client.get(page["next"]))) == 1
+    # The bound holds for a payload that does not compress at all.
+    longest = {
+        "o": "-created_at",
+        "f": "0" * 16,
+        "v": "\U0001f600" * TITLE_MAX_LENGTH,
+        "i": str(uuid.uuid4()),
+        "r": True,
+    }
+    uncompressed = signing.dumps(longest, salt="any")
+    assert re.fullmatch(CURSOR_PATTERN, uncompressed)
+    assert CURSOR_MAX_LENGTH - 16 <= len(uncompressed) <= CURSOR_MAX_LENGTH
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "x",
+        "a:b:c",
+        "." + "A" * CURSOR_MAX_LENGTH + ":1:" + "A" * 43,
+        "eyJvIjoiLWNyZWF0ZWRfYXQifQ:1:" + "A" * 43 + "\n",
+    ],
+)
+def test_a_cursor_not_of_the_documented_form_is_a_400(auth_client, cursor):
+    response = auth_client.get(LIST, {"cursor": cursor})
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    assert response.json()["errors"][0]["code"] == "invalid_cursor"
 
 
 # --- filters ------------------------------------------------------------------------
