@@ -61,3 +61,7 @@ class NewPasswordField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
+
+
+class NoInputSerializer(StrictSerializer):
+    """The input of an action that takes none: no body, or ``{}``; any key is a 400."""
