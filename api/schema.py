@@ -100,6 +100,10 @@ def password_schema() -> dict[str, Any]:
     return schema
 
 
+# What the date-time format cannot bound (it allows any offset on any day).
+DATE_TIME_RANGE = "An instant outside years 1-9999 once in UTC is a 400."
+
+
 class ProblemErrorSerializer(serializers.Serializer[Any]):
     field = serializers.CharField(help_text="Dotted path of the offending field.")
     pointer = serializers.CharField(help_text="JSON pointer into the request body.")
@@ -182,6 +186,10 @@ class ProblemAutoSchema(AutoSchema):
         self, field: Any, direction: str, bypass_extensions: bool = False
     ) -> dict[str, Any]:
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "request" and isinstance(field, serializers.DateTimeField):
+            schema["description"] = " ".join(
+                filter(None, [schema.get("description"), DATE_TIME_RANGE])
+            )
         if (
             direction == "request"
             and isinstance(field, serializers.CharField)

@@ -17,7 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from api.schema import NOT_BLANK_TEXT_PATTERN, WHITESPACE
+from api.schema import DATE_TIME_RANGE, NOT_BLANK_TEXT_PATTERN, WHITESPACE
 from todos.models import Task, TaskPriority, TaskStatus
 
 PRIORITY_BY_NAME = {p.name.lower(): int(p.value) for p in TaskPriority}
@@ -112,6 +112,10 @@ class UTCDateTimeField(IsoDateTimeField):
 
 class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCDateTimeField
+
+    def __init__(self, *args: Any, help_text: str = "", **kwargs: Any) -> None:
+        help_text = " ".join(filter(None, [help_text, DATE_TIME_RANGE]))
+        super().__init__(*args, help_text=help_text, **kwargs)
 
 
 class TaskFilter(django_filters.FilterSet):

@@ -17,7 +17,11 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from api.schema import NOT_BLANK_TEXT_PATTERN, not_numeric_text_pattern
+from api.schema import (
+    DATE_TIME_RANGE,
+    NOT_BLANK_TEXT_PATTERN,
+    not_numeric_text_pattern,
+)
 from tests.factories import TaskFactory
 from tests.support.routes import ROUTES
 from todos.filters import SEARCH_MAX_LENGTH
@@ -390,3 +394,22 @@ def test_the_body_limit_is_documented_as_configured(schema):
     }
     assert described
     assert all(limit in text for text in described)
+
+
+def test_every_date_time_input_says_what_its_format_cannot(schema):
+    inputs = [
+        prop
+        for _, _, body in _request_bodies(schema)
+        for prop in body["properties"].values()
+        if prop.get("format") == "date-time" and not prop.get("readOnly")
+    ]
+    inputs += [
+        param
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+        for param in operation.get("parameters", [])
+        if param["schema"].get("format") == "date-time"
+    ]
+    assert len(inputs) >= 7
+    for described in inputs:
+        assert DATE_TIME_RANGE in described["description"]
