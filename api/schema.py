@@ -125,6 +125,7 @@ _DESCRIPTIONS = {
     400: "Invalid input; `errors` names each field or parameter.",
     401: "Missing, invalid or expired credentials.",
     404: "No such resource for this user.",
+    411: "A chunked body, without Content-Length, is not accepted.",
     412: "If-Match does not match the current ETag.",
     413: "Request body over {limit} bytes (the Content-Length says so).",
     415: "The body is not JSON.",
@@ -147,7 +148,7 @@ class ProblemAutoSchema(AutoSchema):
         if request is not None and self.view.get_authenticate_header(request):
             codes.add(401)
         if method in {"POST", "PUT", "PATCH", "DELETE"}:
-            codes |= {400, 413, 415}
+            codes |= {400, 411, 413, 415}
         if method == "GET" and self._is_list_view():
             codes.add(400)
         if "{" in self.path:
