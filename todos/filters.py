@@ -18,6 +18,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from api.schema import DATE_TIME_RANGE, NOT_BLANK_TEXT_PATTERN, WHITESPACE
+from api.serializers import RFC3339_MESSAGE, rfc3339_text
 from todos.models import Task, TaskPriority, TaskStatus
 
 PRIORITY_BY_NAME = {p.name.lower(): int(p.value) for p in TaskPriority}
@@ -99,7 +100,7 @@ class StrictBooleanFilter(django_filters.Filter):
 
 
 class UTCDateTimeField(IsoDateTimeField):
-    """An ISO 8601 date-time, converted to UTC before it reaches a query.
+    """An RFC 3339 date-time, converted to UTC before it reaches a query.
 
     Python takes UTC offsets up to ±23:59, PostgreSQL only up to ±15:59; and near
     the ends of years 1 and 9999 an offset pushes the instant out of range, which is
@@ -107,6 +108,11 @@ class UTCDateTimeField(IsoDateTimeField):
     """
 
     def to_python(self, value: Any) -> datetime.datetime | None:
+        if isinstance(value, str) and value:
+            text = rfc3339_text(value)
+            if text is None:
+                raise forms.ValidationError(RFC3339_MESSAGE, code="invalid")
+            value = text
         result = super().to_python(value)
         if result is None:
             return None

@@ -290,6 +290,10 @@ def test_created_and_updated_filters(auth_client, user):
         ("created_after", "soon"),
         ("created_before", "x"),
         ("updated_after", "1/2/2030"),
+        ("due_before", "2030-01-31"),
+        ("due_after", "2030-01-31T17:00:00"),
+        ("created_after", "2030-01-31 17:00:00Z"),
+        ("created_before", " 2030-01-31T17:00:00Z"),
         ("search", "x" * 201),
         ("stauts", "pending"),
     ],
@@ -350,3 +354,9 @@ def test_the_list_query_is_a_single_select_without_offset(auth_client, user):
     selects = [q["sql"] for q in ctx.captured_queries if "todos_task" in q["sql"]]
     assert len(selects) == 1
     assert "OFFSET" not in selects[0].upper()
+
+
+def test_a_date_filter_takes_rfc_3339_in_either_case(auth_client, user):
+    task = TaskFactory.create(owner=user, due_at=_days(1))
+    for value in ["2000-01-01T00:00:00Z", "2000-01-01t00:00:00.5z"]:
+        assert _ids(auth_client.get(LIST, {"due_after": value})) == [str(task.pk)]
