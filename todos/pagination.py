@@ -172,9 +172,11 @@ class TaskCursorPagination(BasePagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        # Digits only: int() would also take " 5", "+5", "1_0" and other scripts'
-        # digits, which the schema's integer does not.
-        size = int(raw) if raw.isascii() and raw.isdigit() else 0
+        # A few ASCII digits only: int() would also take " 5", "+5", "1_0" and
+        # other scripts' digits, which the schema's integer does not, and refuses
+        # more than 4300 digits with an error of its own.
+        digits = raw.isascii() and raw.isdigit() and len(raw) <= 9
+        size = int(raw) if digits else 0
         # Refused rather than capped: a client asking for more than it can get
         # learns so at once instead of mistaking a short page for the whole list.
         if not 1 <= size <= self.max_page_size:
