@@ -16,7 +16,7 @@ from accounts.models import (
     NAME_MAX_LENGTH,
     User,
 )
-from api.serializers import StrictInputMixin, StrictSerializer
+from api.serializers import NewPasswordField, StrictInputMixin, StrictSerializer
 
 
 def _check_email_free(email: str, *, exclude: User | None = None) -> str:
@@ -50,7 +50,7 @@ class UserSerializer(StrictInputMixin, serializers.ModelSerializer[User]):
 
 class RegisterSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=EMAIL_MAX_LENGTH)
-    password = serializers.CharField(write_only=True, trim_whitespace=False)
+    password = NewPasswordField(write_only=True)
     name = serializers.CharField(
         max_length=NAME_MAX_LENGTH, required=False, allow_blank=True
     )
@@ -82,7 +82,7 @@ class TokenPairSerializer(serializers.Serializer[Any]):
 
 class PasswordChangeSerializer(StrictSerializer):
     current_password = serializers.CharField(trim_whitespace=False)
-    new_password = serializers.CharField(trim_whitespace=False)
+    new_password = NewPasswordField()
 
     def validate_current_password(self, value: str) -> str:
         if not self.context["request"].user.check_password(value):

@@ -65,3 +65,10 @@ IF_NONE_MATCH = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="Answer 304 with no body if the resource still has this ETag.",
 )
+ETAG_HEADER = {
+    "ETag": {
+        "description": "The resource's current version, for If-Match/If-None-Match.",
+        "required": True,
+        "schema": {"type": "string", "pattern": r'^"[^"]+"$'},
+    }
+}

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+import sys
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import password_validation
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import Direction
 from rest_framework import serializers
 
+from api.conditional import ETAG_HEADER
 from api.problems import PROBLEM_CONTENT_TYPE
-from api.serializers import StrictInputMixin
+from api.serializers import NewPasswordField, StrictInputMixin
 
 # What text inputs accept, as OpenAPI patterns (no look-arounds, no flags: the
 # dialect is ECMA 262's). Django and DRF refuse NUL characters anywhere (PostgreSQL
 # cannot store them), and a field that may not be blank is blank once trimmed of
 # everything Python's str.strip() removes.
-_WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-NOT_BLANK_TEXT_PATTERN = rf"^[^\x00]*[^\x00{_WHITESPACE}][^\x00]*$"
+WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK_TEXT_PATTERN = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
 # Where a field allows blank, drf-spectacular adds "" as a oneOf alternative of its
 # own, so the pattern must not match "" as well.
 _NON_EMPTY_TEXT_PATTERN = r"^[^\x00]+$"
@@ -38,6 +43,65 @@ _TLD = rf"[{_LETTER}][{_LETTER}-]{{0,61}}[{_LETTER}]|xn--[a-zA-Z0-9]{{1,59}}"
 EMAIL_PATTERN = (
     rf"^([{_ATEXT}]+(\.[{_ATEXT}]+)*|{_QUOTED})@(localhost|({_LABEL}\.)+({_TLD}))$"
 )
+
+
+def _class_items(codes: list[int]) -> str:
+    """Code points as the items of a character class, runs as ranges.
+
+    ECMA 262 without the "u" flag has no escape for a code point past U+FFFF, so
+    those stand as themselves (Python and the "u" dialect read them alike).
+    """
+
+    def item(code: int) -> str:
+        return chr(code) if code > 0xFFFF else f"\\u{code:04x}"
+
+    runs: list[tuple[int, int]] = []
+    for code in codes:
+        if runs and runs[-1][1] == code - 1:
+            runs[-1] = (runs[-1][0], code)
+        else:
+            runs.append((code, code))
+    return "".join(
+        item(first) if first == last else f"{item(first)}-{item(last)}"
+        for first, last in runs
+    )
+
+
+@functools.cache
+def not_numeric_text_pattern() -> str:
+    """Text with no NUL and a character that ``str.isdigit()`` refuses.
+
+    NumericPasswordValidator refuses a password made of digits only, in Python's
+    sense: "0-9" and every other script's digits, superscripts, circled digits.
+    """
+    digits = [c for c in range(sys.maxunicode + 1) if chr(c).isdigit()]
+    other = rf"[^\x00{_class_items(digits)}]"
+    return rf"^[^\x00]*{other}[^\x00]*$"
+
+
+def password_schema() -> dict[str, Any]:
+    """What ``AUTH_PASSWORD_VALIDATORS`` enforce, as far as JSON Schema can say it.
+
+    The minimum length is ``minLength`` (both count code points), a numeric-only
+    password is outside ``pattern``; the rest (not common, not like the account's
+    email or name) is the description, and a 400 naming the field.
+    """
+    schema: dict[str, Any] = {"minLength": 1, "pattern": _NON_EMPTY_TEXT_PATTERN}
+    validators = password_validation.get_default_password_validators()
+    for validator in validators:
+        if isinstance(validator, password_validation.MinimumLengthValidator):
+            schema["minLength"] = max(schema["minLength"], validator.min_length)
+        elif isinstance(validator, password_validation.NumericPasswordValidator):
+            schema["pattern"] = not_numeric_text_pattern()
+    rules = password_validation.password_validators_help_texts(validators)
+    schema["description"] = " ".join(
+        ["The password policy:", *(str(rule) for rule in rules)]
+    )
+    return schema
+
+
+# What the date-time format cannot bound (it allows any offset on any day).
+DATE_TIME_RANGE = "An instant outside years 1-9999 once in UTC is a 400."
 
 
 class ProblemErrorSerializer(serializers.Serializer[Any]):
@@ -62,8 +126,9 @@ _DESCRIPTIONS = {
     401: "Missing, invalid or expired credentials.",
     404: "No such resource for this user.",
     409: "Conflicts with what is stored (a name already in use, a limit reached).",
+    411: "A chunked body, without Content-Length, is not accepted.",
     412: "If-Match does not match the current ETag.",
-    413: "Request body over 1 MiB.",
+    413: "Request body over {limit} bytes (the Content-Length says so).",
     415: "The body is not JSON.",
     429: "Too many requests; see Retry-After.",
 }
@@ -84,7 +149,7 @@ class ProblemAutoSchema(AutoSchema):
         if request is not None and self.view.get_authenticate_header(request):
             codes.add(401)
         if method in {"POST", "PUT", "PATCH", "DELETE"}:
-            codes |= {400, 413, 415}
+            codes |= {400, 411, 413, 415}
         # A view lists the problems of its own writes (e.g. 409) in write_problems.
         if method in {"POST", "PUT", "PATCH"}:
             codes |= set(getattr(self.view, "write_problems", ()))
@@ -133,13 +198,19 @@ class ProblemAutoSchema(AutoSchema):
         self, field: Any, direction: str, bypass_extensions: bool = False
     ) -> dict[str, Any]:
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "request" and isinstance(field, serializers.DateTimeField):
+            schema["description"] = " ".join(
+                filter(None, [schema.get("description"), DATE_TIME_RANGE])
+            )
         if (
             direction == "request"
             and isinstance(field, serializers.CharField)
             and schema.get("type") == "string"
             and "pattern" not in schema
         ):
-            if isinstance(field, serializers.EmailField):
+            if isinstance(field, NewPasswordField):
+                schema.update(password_schema())
+            elif isinstance(field, serializers.EmailField):
                 schema["pattern"] = EMAIL_PATTERN
             elif field.trim_whitespace and not field.allow_blank:
                 schema["pattern"] = NOT_BLANK_TEXT_PATTERN
@@ -178,12 +249,25 @@ class ProblemAutoSchema(AutoSchema):
         if operation is None:
             return None
         responses = operation.setdefault("responses", {})
+        conditional = {
+            p.get("name")
+            for p in operation.get("parameters", [])
+            if p.get("in") == "header"
+        } & {"If-Match", "If-None-Match"}
+        if conditional:
+            # What a conditional request compares with: every answer that is or
+            # describes the resource carries its ETag.
+            for code, response in responses.items():
+                if code in {"200", "201", "304"}:
+                    response.setdefault("headers", {}).update(ETAG_HEADER)
         for code in sorted(self._problem_codes()):
             if str(code) in responses:
                 continue
             response = self._get_response_for_code(
                 ProblemSerializer, str(code), media_types=[PROBLEM_CONTENT_TYPE]
             )
-            response["description"] = _DESCRIPTIONS[code]
+            response["description"] = _DESCRIPTIONS[code].format(
+                limit=settings.API_MAX_BODY_BYTES
+            )
             responses[str(code)] = response
         return operation

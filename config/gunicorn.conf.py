@@ -15,6 +15,10 @@ worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# The longest link the API issues (a next page's signed cursor for the longest title,
+# after the longest search) must fit in one request line: gunicorn's default, 4094
+# bytes, would answer such a link with an HTML 414. 8190 is gunicorn's maximum.
+limit_request_line = 8190
 # The application logs one structured line per request itself; gunicorn's access log
 # would repeat it without the request id.
 accesslog = None

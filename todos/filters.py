@@ -17,7 +17,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from api.schema import NOT_BLANK_TEXT_PATTERN
+from api.schema import DATE_TIME_RANGE, NOT_BLANK_TEXT_PATTERN, WHITESPACE
+from api.serializers import RFC3339_MESSAGE, rfc3339_text
 from todos.models import (
     PRIORITY_BY_NAME,
     Task,
@@ -64,11 +65,12 @@ class CommaSeparatedChoiceFilter(django_filters.Filter):
         kwargs.setdefault("lookup_expr", "in")
         kwargs["allowed"] = list(mapping)
         super().__init__(*args, **kwargs)
-        # OpenAPI: exactly the values this filter accepts, not any lowercase word.
-        item = "|".join(re.escape(name) for name in mapping)
-        extend_schema_field({"type": "string", "pattern": rf"^({item})(,({item}))*$"})(
-            self
-        )
+        # OpenAPI: exactly the values this filter accepts, not any lowercase word:
+        # items around commas, each trimmed, blank ones skipped, at least one left.
+        item = "(" + "|".join(re.escape(name) for name in mapping) + ")"
+        blank = f"[{WHITESPACE}]*"
+        pattern = rf"^({blank},)*{blank}{item}{blank}(,{blank}({item}{blank})?)*$"
+        extend_schema_field({"type": "string", "pattern": pattern})(self)
 
     def filter(self, qs: QuerySet[Any], value: list[str] | None) -> QuerySet[Any]:
         if not value:
@@ -179,7 +181,7 @@ class StrictBooleanFilter(django_filters.Filter):
 
 
 class UTCDateTimeField(IsoDateTimeField):
-    """An ISO 8601 date-time, converted to UTC before it reaches a query.
+    """An RFC 3339 date-time, converted to UTC before it reaches a query.
 
     Python takes UTC offsets up to ±23:59, PostgreSQL only up to ±15:59; and near
     the ends of years 1 and 9999 an offset pushes the instant out of range, which is
@@ -187,6 +189,11 @@ class UTCDateTimeField(IsoDateTimeField):
     """
 
     def to_python(self, value: Any) -> datetime.datetime | None:
+        if isinstance(value, str) and value:
+            text = rfc3339_text(value)
+            if text is None:
+                raise forms.ValidationError(RFC3339_MESSAGE, code="invalid")
+            value = text
         result = super().to_python(value)
         if result is None:
             return None
@@ -200,6 +207,10 @@ class UTCDateTimeField(IsoDateTimeField):
 
 class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCDateTimeField
+
+    def __init__(self, *args: Any, help_text: str = "", **kwargs: Any) -> None:
+        help_text = " ".join(filter(None, [help_text, DATE_TIME_RANGE]))
+        super().__init__(*args, help_text=help_text, **kwargs)
 
 
 class TaskFilter(django_filters.FilterSet):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
+import re
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from todos.expressions import RowCompare
+from todos.models import TITLE_MAX_LENGTH
 
 _SALT = "todos.pagination.cursor"
 # Query parameters that move through the list rather than choose its rows.
@@ -76,6 +79,29 @@ ORDERINGS["position"] = SortKey("position", descending=False, unique=True)
 ORDERINGS["-position"] = SortKey("position", descending=True, unique=True)
 
 DEFAULT_ORDERING = "-created_at"
+
+# What django.core.signing.dumps(..., compress=True) makes: URL-safe base64 of the
+# JSON payload ("." first when zlib shrank it), a base 62 timestamp and an
+# HMAC-SHA256 in URL-safe base64 (43 characters). The server refuses anything
+# else before it checks a signature, so the schema can state it.
+CURSOR_PATTERN = r"^\.?[-_0-9A-Za-z]+:[0-9A-Za-z]{1,8}:[-_0-9A-Za-z]{43}$"
+_CURSOR_RE = re.compile(CURSOR_PATTERN.replace("$", r"\Z"))
+
+
+def _longest_cursor() -> int:
+    """The length of the longest cursor a page can issue (a title of emoji)."""
+    payload = {
+        "o": max(ORDERINGS, key=len),
+        "f": "0" * 16,
+        "v": "\U0001f600" * TITLE_MAX_LENGTH,
+        "i": str(uuid.UUID(int=0)),
+        "r": False,
+    }
+    data = json.dumps(payload, separators=(",", ":"))
+    return 1 + math.ceil(len(data) * 4 / 3) + 1 + 8 + 1 + 43
+
+
+CURSOR_MAX_LENGTH = _longest_cursor()
 
 
 def _encode_value(value: Any) -> Any:
@@ -184,10 +210,11 @@ class TaskCursorPagination(BasePagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            size = 0
+        # A few ASCII digits only: int() would also take " 5", "+5", "1_0" and
+        # other scripts' digits, which the schema's integer does not, and refuses
+        # more than 4300 digits with an error of its own.
+        digits = raw.isascii() and raw.isdigit() and len(raw) <= 9
+        size = int(raw) if digits else 0
         # Refused rather than capped: a client asking for more than it can get
         # learns so at once instead of mistaking a short page for the whole list.
         if not 1 <= size <= self.max_page_size:
@@ -208,6 +235,8 @@ class TaskCursorPagination(BasePagination):
         error = ValidationError(
             {self.cursor_query_param: ["Invalid cursor."]}, code="invalid_cursor"
         )
+        if len(raw) > CURSOR_MAX_LENGTH or not _CURSOR_RE.match(raw):
+            raise error
         try:
             payload = signing.loads(raw, salt=self._salt())
             if payload["o"] != self.ordering_name:
@@ -328,8 +357,15 @@ class TaskCursorPagination(BasePagination):
                 "name": self.cursor_query_param,
                 "in": "query",
                 "required": False,
-                "description": "Opaque cursor from a previous page's next/previous.",
-                "schema": {"type": "string"},
+                "description": (
+                    "Opaque cursor from a previous page's next/previous link, for "
+                    "the same user, ordering and filters; any other is a 400."
+                ),
+                "schema": {
+                    "type": "string",
+                    "pattern": CURSOR_PATTERN,
+                    "maxLength": CURSOR_MAX_LENGTH,
+                },
             },
             {
                 "name": self.page_size_query_param,

@@ -25,7 +25,7 @@ from api.conditional import (
 )
 from api.problems import Conflict
 from api.scoping import OwnerScopedViewSet
-from api.serializers import StrictSerializer
+from api.serializers import NoInputSerializer
 from todos import services
 from todos.expressions import JoinedIds
 from todos.filters import StrictFilterBackend, TaskFilter
@@ -125,7 +125,7 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
 
     def _refuse_input(self) -> None:
         """Actions without input take no body or ``{}``; any key is unknown (400)."""
-        StrictSerializer(data=self.request.data).is_valid(raise_exception=True)
+        NoInputSerializer(data=self.request.data).is_valid(raise_exception=True)
 
     def _run(self, change: Callable[..., Task], **kwargs: Any) -> Response:
         with _service_errors():
@@ -148,7 +148,11 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
             services.task_delete(task=task, expected_version=expected)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, parameters=[IF_MATCH], responses={200: TaskSerializer})
+    @extend_schema(
+        request=NoInputSerializer,
+        parameters=[IF_MATCH],
+        responses={200: TaskSerializer},
+    )
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk: str | None = None) -> Response:
         """Mark the task completed. Completing a completed task changes nothing."""
@@ -157,7 +161,11 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         self._refuse_input()
         return self._run(services.task_complete, task=task, expected_version=expected)
 
-    @extend_schema(request=None, parameters=[IF_MATCH], responses={200: TaskSerializer})
+    @extend_schema(
+        request=NoInputSerializer,
+        parameters=[IF_MATCH],
+        responses={200: TaskSerializer},
+    )
     @action(detail=True, methods=["post"])
     def reopen(self, request: Request, pk: str | None = None) -> Response:
         """Move a completed task back to pending. Reopening an open task is harmless."""

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import re
+import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core import signing
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -14,8 +18,8 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from tests.factories import TaskFactory
-from todos.models import Task
-from todos.pagination import TaskCursorPagination
+from todos.models import TITLE_MAX_LENGTH, Task
+from todos.pagination import CURSOR_MAX_LENGTH, CURSOR_PATTERN, TaskCursorPagination
 
 pytestmark = pytest.mark.django_db
 
@@ -191,6 +195,50 @@ def test_an_unknown_ordering_is_a_400_naming_it(auth_client, value):
     assert [e["field"] for e in response.json()["errors"]] == ["ordering"]
 
 
+@pytest.mark.parametrize("value", [" 5", "5 ", "+5", "1_0", "\u0663", "5.0", "0", ""])
+def test_a_page_size_that_is_not_plain_digits_in_range_is_a_400(auth_client, value):
+    response = auth_client.get(LIST, {"page_size": value})
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    assert [e["field"] for e in response.json()["errors"]] == ["page_size"]
+
+
+def test_every_cursor_issued_has_the_documented_form_even_for_the_longest_title(
+    auth_client, user
+):
+    TaskFactory.create_batch(2, owner=user, title="\U0001f600" * TITLE_MAX_LENGTH)
+    page = auth_client.get(LIST, {"ordering": "-title", "page_size": 1}).json()
+    cursor = parse_qs(urlsplit(page["next"]).query)["cursor"][0]
+    assert re.fullmatch(CURSOR_PATTERN, cursor)
+    assert len(cursor) <= CURSOR_MAX_LENGTH
+    assert len(_ids(auth_client.get(page["next"]))) == 1
+    # The bound holds for a payload that does not compress at all.
+    longest = {
+        "o": "-created_at",
+        "f": "0" * 16,
+        "v": "\U0001f600" * TITLE_MAX_LENGTH,
+        "i": str(uuid.uuid4()),
+        "r": True,
+    }
+    uncompressed = signing.dumps(longest, salt="any")
+    assert re.fullmatch(CURSOR_PATTERN, uncompressed)
+    assert CURSOR_MAX_LENGTH - 16 <= len(uncompressed) <= CURSOR_MAX_LENGTH
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "x",
+        "a:b:c",
+        "." + "A" * CURSOR_MAX_LENGTH + ":1:" + "A" * 43,
+        "eyJvIjoiLWNyZWF0ZWRfYXQifQ:1:" + "A" * 43 + "\n",
+    ],
+)
+def test_a_cursor_not_of_the_documented_form_is_a_400(auth_client, cursor):
+    response = auth_client.get(LIST, {"cursor": cursor})
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    assert response.json()["errors"][0]["code"] == "invalid_cursor"
+
+
 # --- filters ------------------------------------------------------------------------
 
 
@@ -285,6 +333,10 @@ def test_created_and_updated_filters(auth_client, user):
         ("created_after", "soon"),
         ("created_before", "x"),
         ("updated_after", "1/2/2030"),
+        ("due_before", "2030-01-31"),
+        ("due_after", "2030-01-31T17:00:00"),
+        ("created_after", "2030-01-31 17:00:00Z"),
+        ("created_before", " 2030-01-31T17:00:00Z"),
         ("search", "x" * 201),
         ("stauts", "pending"),
     ],
@@ -345,3 +397,9 @@ def test_the_list_query_is_a_single_select_without_offset(auth_client, user):
     selects = [q["sql"] for q in ctx.captured_queries if "todos_task" in q["sql"]]
     assert len(selects) == 1
     assert "OFFSET" not in selects[0].upper()
+
+
+def test_a_date_filter_takes_rfc_3339_in_either_case(auth_client, user):
+    task = TaskFactory.create(owner=user, due_at=_days(1))
+    for value in ["2000-01-01T00:00:00Z", "2000-01-01t00:00:00.5z"]:
+        assert _ids(auth_client.get(LIST, {"due_after": value})) == [str(task.pk)]

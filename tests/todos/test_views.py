@@ -79,6 +79,11 @@ def test_create_with_status_completed_stamps_completed_at(auth_client):
         ({"title": "ok", "priority": "critical"}, "priority", "invalid_choice"),
         ({"title": "ok", "priority": 30}, "priority", "invalid_choice"),
         ({"title": "ok", "due_at": "next tuesday"}, "due_at", "invalid"),
+        # ISO 8601 that Python takes but RFC 3339 (the schema's format) does not.
+        ({"title": "ok", "due_at": "2030-01-31"}, "due_at", "invalid"),
+        ({"title": "ok", "due_at": "2030-01-31T17:00:00"}, "due_at", "invalid"),
+        ({"title": "ok", "due_at": "2030-01-31 17:00:00Z"}, "due_at", "invalid"),
+        ({"title": "ok", "due_at": "2030-01-31T17:00Z"}, "due_at", "invalid"),
         ({"title": None}, "title", "null"),
     ],
 )
