@@ -17,7 +17,7 @@ from tests.support import betterauth_node
 from tests.support.betterauth_node import api_env, api_server, better_auth_server
 from tests.support.live import request
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
