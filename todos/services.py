@@ -200,16 +200,12 @@ def _task_update_locked(
                     task=fresh, label_id__in=current - wanted
                 ).delete()
                 _link_labels(fresh, wanted - current)
-            now = timezone.now()
-            Task.objects.filter(pk=fresh.pk).update(
-                **values, version=fresh.version + 1, updated_at=now
-            )
+            values |= next_revision(fresh.version)
+            Task.objects.filter(pk=fresh.pk).update(**values)
     except IntegrityError:
         raise ReferenceGone from None
     for name, value in values.items():
         setattr(fresh, name, value)
-    fresh.version += 1
-    fresh.updated_at = now
     fresh.label_ids = _joined(wanted)  # type: ignore[attr-defined]
     return fresh
 
@@ -416,8 +412,8 @@ def task_list_delete(
         # taken there.
         for task, position in zip(moved, fresh_positions(len(moved)), strict=True):
             task.list_id, task.position = None, position
-            task.version += 1
-            task.updated_at = timezone.now()
+            for name, value in next_revision(task.version).items():
+                setattr(task, name, value)
         Task.objects.bulk_update(
             moved, ["list", "position", "version", "updated_at"], batch_size=500
         )
@@ -590,11 +586,10 @@ def task_move(
     )
     if position is None:
         return fresh
-    now = timezone.now()
-    Task.objects.filter(pk=fresh.pk).update(
-        position=position, version=fresh.version + 1, updated_at=now
-    )
-    fresh.position, fresh.version, fresh.updated_at = position, fresh.version + 1, now
+    values = {"position": position, **next_revision(fresh.version)}
+    Task.objects.filter(pk=fresh.pk).update(**values)
+    for name, value in values.items():
+        setattr(fresh, name, value)
     return fresh
 
 
