@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from todos.models import Task, TaskStatus, completion_time_for
+from todos.models import Task, TaskStatus, claim_change_seq, completion_time_for
 
 _MAX_ATTEMPTS = 5
 
@@ -51,10 +51,16 @@ def task_update(
         if not values:
             return task
         now = timezone.now()
-        written = Task.objects.filter(pk=task.pk, version=task.version).update(
-            **values, version=task.version + 1, updated_at=now
-        )
+        # No savepoint: an error ends the caller's transaction on PostgreSQL anyway.
+        with transaction.atomic(savepoint=False):
+            # Claimed first, in the write's transaction: the feed's order is the
+            # order of the owner's commits (todos.models.claim_change_seq).
+            seq = claim_change_seq(task.owner_id)
+            written = Task.objects.filter(pk=task.pk, version=task.version).update(
+                **values, version=task.version + 1, updated_at=now, change_seq=seq
+            )
         if written:
+            task.change_seq = seq
             for name, value in values.items():
                 setattr(task, name, value)
             task.version += 1
