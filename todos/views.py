@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,13 +22,16 @@ from api.conditional import (
     expected_version,
     not_modified,
 )
+from api.problems import PROBLEM_CONTENT_TYPE
+from api.schema import ProblemSerializer
 from api.scoping import OwnerScopedViewSet
 from api.serializers import StrictSerializer
+from todos import changes as feed
 from todos import services
 from todos.filters import StrictFilterBackend, TaskFilter
 from todos.models import Task
 from todos.pagination import TaskCursorPagination
-from todos.serializers import PUT_DEFAULTS, TaskSerializer
+from todos.serializers import PUT_DEFAULTS, ChangesSerializer, TaskSerializer
 
 
 @contextmanager
@@ -131,3 +135,84 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         expected = expected_version(request, task)
         self._refuse_input()
         return self._run(services.task_reopen, task=task, expected_version=expected)
+
+    @extend_schema(
+        summary="Changes since a sync token (offline sync)",
+        description=(
+            "The tasks created or changed and the ids of the tasks deleted since "
+            "`since`, oldest change first, and a new token. Without `since`, "
+            "everything. Apply every page in order and repeat with the returned "
+            "token while `has_more` is true: the local copy then equals the "
+            "server's. See docs/sync.md."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.STR,
+                description=(
+                    "The token of the previous page or sync; leave out for a full "
+                    "sync. Another user's or a tampered token is a 400; an expired "
+                    "one is a 410 (sync again without it)."
+                ),
+            ),
+            OpenApiParameter(
+                "limit",
+                OpenApiTypes.INT,
+                description=(
+                    f"Changes per page, 1 to {feed.MAX_LIMIT} "
+                    f"(default {feed.DEFAULT_LIMIT})."
+                ),
+            ),
+        ],
+        responses={
+            200: ChangesSerializer,
+            (410, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description=(
+                    "The token is older than the tombstone retention "
+                    "(type urn:taskapi:problem:sync-token-expired): discard the "
+                    "local copy and sync again without `since`."
+                ),
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="changes",
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def changes(self, request: Request) -> Response:
+        """The changes feed of the requester's tasks (todos/changes.py)."""
+        position, limit = self._changes_params(request)
+        page = feed.changes_since(owner=self.owner, position=position, limit=limit)
+        serializer = self.get_serializer
+        body = {
+            "changed": [
+                {"etag": etag_for(task), "task": serializer(task).data}
+                for task in page.changed
+            ],
+            "deleted": [str(task_id) for task_id in page.deleted],
+            "since": feed.dump_token(owner=self.owner, position=page.position),
+            "has_more": page.more,
+        }
+        return Response(body)
+
+    def _changes_params(self, request: Request) -> tuple[feed.Position, int]:
+        params = request.query_params
+        errors = {
+            name: ["Unknown query parameter."]
+            for name in sorted(set(params) - {"since", "limit"})
+        }
+        limit = feed.DEFAULT_LIMIT
+        if "limit" in params:
+            raw = params["limit"]
+            limit = int(raw) if raw.isascii() and raw.isdigit() else 0
+            if not 1 <= limit <= feed.MAX_LIMIT:
+                errors["limit"] = [f"Must be an integer from 1 to {feed.MAX_LIMIT}."]
+        if errors:
+            raise exceptions.ValidationError(errors, code="invalid")
+        if "since" not in params:
+            return feed.START, limit
+        return feed.load_token(owner=self.owner, token=params["since"]), limit

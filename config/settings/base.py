@@ -296,3 +296,7 @@ LOGGING = {
         "django.server": {"level": "ERROR"},
     },
 }
+
+# Offline sync (docs/sync.md): how long the changes feed keeps deleted tasks'
+# tombstones; a sync token older than that is answered 410 (resync from scratch).
+TODOS_TOMBSTONE_RETENTION_DAYS = env_int("TODOS_TOMBSTONE_RETENTION_DAYS", 30)

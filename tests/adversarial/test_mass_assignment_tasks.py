@@ -349,3 +349,34 @@ def test_every_named_key_on_every_write_is_refused_by_name_or_ignored(
     """Unknown keys: a 400 naming them, nothing written; read-only ones: ignored."""
     with world() as w:
         WRITES[write](w, {key: NAMED[key]})
+
+
+CHANGES = reverse("todos:task-changes")
+
+
+@EXAMPLES
+@given(extras=st.dictionaries(KEYS, VALUES, min_size=1, max_size=4))
+def test_the_changes_feed_refuses_extra_parameters_and_shows_only_the_owners(
+    extras: dict[str, Any],
+) -> None:
+    """The feed reads ``since`` and ``limit`` only: an owner, user or id in the query
+    string is a 400 naming it, and the plain feed still lists only the owner's task.
+    """
+    # An empty list sends no parameter at all.
+    extras = {
+        k: v for k, v in extras.items() if k not in {"since", "limit"} and v != []
+    }
+    with world() as w:
+        before = rows()
+        params = {
+            k: ([str(i) for i in v] if isinstance(v, list) else str(v))
+            for k, v in w.resolve(extras).items()
+        }
+        response = w.client.get(CHANGES, params)
+        if params:
+            assert response.status_code == status.HTTP_400_BAD_REQUEST
+            errors = response.json()["errors"]
+            assert sorted(e["field"] for e in errors) == sorted(params)
+        plain = w.client.get(CHANGES).json()
+        assert [item["task"]["id"] for item in plain["changed"]] == [str(w.task.pk)]
+        assert rows() == before
