@@ -61,9 +61,11 @@ _DESCRIPTIONS = {
     400: "Invalid input; `errors` names each field or parameter.",
     401: "Missing, invalid or expired credentials.",
     404: "No such resource for this user.",
+    409: "A request with this Idempotency-Key is still running; retry shortly.",
     412: "If-Match does not match the current ETag.",
     413: "Request body over 1 MiB.",
     415: "The body is not JSON.",
+    422: "This Idempotency-Key was used for a different request.",
     429: "Too many requests; see Retry-After.",
 }
 
@@ -94,6 +96,12 @@ class ProblemAutoSchema(AutoSchema):
             if isinstance(p, dict)
         ):
             codes.add(412)
+        if any(
+            p.get("name") == "Idempotency-Key"
+            for p in self._get_parameters()
+            if isinstance(p, dict)
+        ):
+            codes |= {409, 422}
         return codes
 
     def _requires_auth(self) -> bool:

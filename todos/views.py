@@ -22,6 +22,7 @@ from api.conditional import (
     expected_version,
     not_modified,
 )
+from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.problems import PROBLEM_CONTENT_TYPE
 from api.schema import ProblemSerializer
 from api.scoping import OwnerScopedViewSet
@@ -63,7 +64,12 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
             )
         return Response(self.get_serializer(task).data, status=code, headers=headers)
 
-    @extend_schema(request=TaskSerializer, responses={201: TaskSerializer})
+    @extend_schema(
+        request=TaskSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: TaskSerializer},
+    )
+    @idempotent()
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -118,8 +124,13 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
             services.task_delete(task=task, expected_version=expected)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, parameters=[IF_MATCH], responses={200: TaskSerializer})
+    @extend_schema(
+        request=None,
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        responses={200: TaskSerializer},
+    )
     @action(detail=True, methods=["post"])
+    @idempotent()
     def complete(self, request: Request, pk: str | None = None) -> Response:
         """Mark the task completed. Completing a completed task changes nothing."""
         task = self.get_object()
@@ -127,8 +138,13 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         self._refuse_input()
         return self._run(services.task_complete, task=task, expected_version=expected)
 
-    @extend_schema(request=None, parameters=[IF_MATCH], responses={200: TaskSerializer})
+    @extend_schema(
+        request=None,
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        responses={200: TaskSerializer},
+    )
     @action(detail=True, methods=["post"])
+    @idempotent()
     def reopen(self, request: Request, pk: str | None = None) -> Response:
         """Move a completed task back to pending. Reopening an open task is harmless."""
         task = self.get_object()

@@ -125,7 +125,8 @@ class OfflineClientsMachine(RuleBasedStateMachine):
     def other_user_writes(self, data: st.DataObject) -> None:
         type(self).steps += 1
         theirs = list(Task.objects.filter(owner=self.other))
-        if theirs and data.draw(st.booleans()):
+        change: bool = bool(theirs) and data.draw(st.booleans())
+        if change:
             task = data.draw(st.sampled_from(theirs))
             if data.draw(st.booleans()):
                 services.task_delete(task=task)
