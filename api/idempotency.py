@@ -42,8 +42,10 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Headers of the answer that a replay repeats.
 STORED_HEADERS = ("Location", "ETag")
-# Visible ASCII, as an sf-string holds it; at most the column's length.
-_VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+# Visible ASCII, as an sf-string holds it, at most the column's length; no space at
+# either end (HTTP strips it from a header value).
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
+_VALID_KEY = re.compile(KEY_PATTERN)
 
 
 class IdempotencyKeyReused(exceptions.APIException):
@@ -68,6 +70,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
+    pattern=KEY_PATTERN,
     description=(
         "Up to 255 visible ASCII characters, unique per request (a UUID). A repeat "
         "with the same key and request replays the first answer (status, body, "
