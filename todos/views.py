@@ -27,8 +27,8 @@ from api.problems import PROBLEM_CONTENT_TYPE
 from api.schema import ProblemSerializer
 from api.scoping import OwnerScopedViewSet
 from api.serializers import StrictSerializer
+from todos import batch, services
 from todos import changes as feed
-from todos import services
 from todos.filters import StrictFilterBackend, TaskFilter
 from todos.models import Task
 from todos.pagination import TaskCursorPagination
@@ -173,7 +173,12 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
             ),
             OpenApiParameter(
                 "limit",
-                OpenApiTypes.INT,
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": feed.MAX_LIMIT,
+                    "default": feed.DEFAULT_LIMIT,
+                },
                 description=(
                     f"Changes per page, 1 to {feed.MAX_LIMIT} "
                     f"(default {feed.DEFAULT_LIMIT})."
@@ -182,6 +187,13 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         ],
         responses={
             200: ChangesSerializer,
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description=(
+                    "A bad `limit`, an unknown parameter, or a token that is not "
+                    "the requester's; `errors` names it."
+                ),
+            ),
             (410, PROBLEM_CONTENT_TYPE): OpenApiResponse(
                 ProblemSerializer,
                 description=(
@@ -232,3 +244,54 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         if "since" not in params:
             return feed.START, limit
         return feed.load_token(owner=self.owner, token=params["since"]), limit
+
+    @extend_schema(
+        summary="Apply up to 100 task operations atomically",
+        description=(
+            "`operations` run in order in one transaction: all apply or none does. "
+            "Each is `{op, id?, if_match?, task?}` with op one of create, update "
+            "(PATCH semantics), replace (PUT), delete, complete, reopen. The answer "
+            "lists each operation's result (status, id, task, etag). On the first "
+            "failing operation nothing is applied and the answer is that "
+            "operation's problem (400, 404 or 412) whose `errors` point into the "
+            "request, e.g. `/operations/3/task/title`. See docs/sync.md."
+        ),
+        request=batch.BulkRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            200: batch.BulkResponseSerializer,
+            (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description=(
+                    "An operation names a task that is not the requester's; "
+                    "nothing was applied. `errors[0].pointer` names it."
+                ),
+            ),
+            (412, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description=(
+                    "An operation's if_match no longer matches; nothing was "
+                    "applied. `errors[0].pointer` names it."
+                ),
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="bulk",
+        pagination_class=None,
+        filter_backends=[],
+    )
+    @idempotent()
+    def bulk(self, request: Request) -> Response:
+        """Many operations, one transaction (todos/batch.py)."""
+        envelope = batch.BulkRequestSerializer(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        results = batch.Batch(
+            owner=self.owner,
+            rows=self.get_queryset(),
+            operations=envelope.validated_data["operations"],
+            context=self.get_serializer_context(),
+        ).run()
+        return Response({"results": results})

@@ -99,6 +99,12 @@ def _syncs_only_its_tasks(w: World, response: Any) -> None:
     assert (body["deleted"], body["has_more"]) == ([], False)
 
 
+def _bulk_creates_its_own_task(w: World, response: Any) -> None:
+    (result,) = response.json()["results"]
+    created = Task.objects.get(pk=result["id"])
+    assert (created.owner_id, created.title) == (w.caller.pk, "t")
+
+
 def _creates_its_own_task(w: World, response: Any) -> None:
     created = Task.objects.get(pk=response.json()["id"])
     assert (created.owner_id, created.title) == (w.caller.pk, "t")
@@ -143,6 +149,15 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("todos:task-changes", "GET"): Row(
         "self", 200, _plain("todos:task-changes"), _syncs_only_its_tasks
+    ),
+    ("todos:task-bulk", "POST"): Row(
+        "self",
+        200,
+        _plain(
+            "todos:task-bulk",
+            {"operations": [{"op": "create", "task": {"title": "t"}}]},
+        ),
+        _bulk_creates_its_own_task,
     ),
     ("todos:task-detail", "GET"): Row("owned", 200, _task("todos:task-detail")),
     ("todos:task-detail", "PUT"): Row(
