@@ -452,8 +452,8 @@ def test_after_the_commit_the_indexes_are_built_on_connections_of_their_own(
     assert _task_indexes() == before
     assert _task_foreign_keys() == keys
     assert builders == {"index-build-0", "index-build-1"}
-    assert "building 9 indexes on 2 connections" in out
-    assert out.count("  built todos_task_") == 9
+    assert f"building {len(Task._meta.indexes)} indexes on 2 connections" in out
+    assert out.count("  built todos_task_") == len(Task._meta.indexes)
 
 
 @pytest.mark.postgres(reason="the COPY path is PostgreSQL's")
