@@ -131,9 +131,18 @@ class TaskQuerySet(models.QuerySet["Task"]):
             created: list[Task] = super().bulk_create(objs, *args, **kwargs)  # type: ignore[assignment]
             return created
 
-    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
-        """Refused: it would write rows without moving version or change_seq."""
-        raise NotImplementedError("Use update() or save(): they keep the bookkeeping.")
+    def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
+        """Write ``fields`` of ``objs``, each stamped with its owner's next number."""
+        objs = list(objs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            owners = sorted({obj.owner_id for obj in objs}, key=str)
+            seqs = {owner: claim_change_seq(owner, using=self.db) for owner in owners}
+            for obj in objs:
+                obj.change_seq = seqs[obj.owner_id]
+            written: int = super().bulk_update(
+                objs, [*fields, "change_seq"], *args, **kwargs
+            )
+            return written
 
 
 def _owners_of(rows: models.QuerySet[Any]) -> list[Any]:

@@ -366,11 +366,17 @@ def test_admin_actions_and_deletes_stamp_the_sequence(user):
     assert TaskTombstone.objects.get().task_id == tasks[0].pk
 
 
-def test_bulk_update_is_refused(user):
-    task = TaskFactory.create(owner=user)
-    task.title = "x"
-    with pytest.raises(NotImplementedError):
-        Task.objects.bulk_update([task], ["title"])
+def test_bulk_update_stamps_each_owner_once(user, other_user):
+    mine = TaskFactory.create_batch(2, owner=user)
+    theirs = TaskFactory.create(owner=other_user)
+    for task in [*mine, theirs]:
+        task.title = "bulk"
+    assert Task.objects.bulk_update([*mine, theirs], ["title"]) == 3
+    assert (_last(user), _last(other_user)) == (3, 2)
+    assert set(Task.objects.values_list("owner_id", "change_seq", "title")) == {
+        (user.pk, 3, "bulk"),
+        (other_user.pk, 2, "bulk"),
+    }
 
 
 def test_claiming_a_sequence_outside_a_transaction_is_refused(user):
