@@ -28,6 +28,7 @@ from accounts.throttling import (
     RegisterEmailThrottle,
     RegisterIPThrottle,
 )
+from api.idempotency import IDEMPOTENCY_KEY, client_scope, idempotent
 
 
 def _email_taken() -> serializers.ValidationError:
@@ -41,7 +42,12 @@ class RegisterView(APIView):
     authentication_classes: list[Any] = []
     throttle_classes = [RegisterIPThrottle, RegisterEmailThrottle]
 
-    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
+    @extend_schema(
+        request=RegisterSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: UserSerializer},
+    )
+    @idempotent(scope=client_scope)
     def post(self, request: Request) -> Response:
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -125,11 +125,15 @@ _DESCRIPTIONS = {
     400: "Invalid input; `errors` names each field or parameter.",
     401: "Missing, invalid or expired credentials.",
     404: "No such resource for this user.",
-    409: "Conflicts with what is stored (a name already in use, a limit reached).",
+    409: (
+        "Conflicts with what is stored (a name already in use, a limit reached), or "
+        "a request with this Idempotency-Key is still running (retry shortly)."
+    ),
     411: "A chunked body, without Content-Length, is not accepted.",
     412: "If-Match does not match the current ETag.",
     413: "Request body over {limit} bytes (the Content-Length says so).",
     415: "The body is not JSON.",
+    422: "This Idempotency-Key was used for a different request.",
     429: "Too many requests; see Retry-After.",
 }
 
@@ -163,6 +167,12 @@ class ProblemAutoSchema(AutoSchema):
             if isinstance(p, dict)
         ):
             codes.add(412)
+        if any(
+            p.get("name") == "Idempotency-Key"
+            for p in self._get_parameters()
+            if isinstance(p, dict)
+        ):
+            codes |= {409, 422}
         return codes
 
     def _requires_auth(self) -> bool:

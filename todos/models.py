@@ -14,16 +14,23 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
-from django.db import models
+from django.db import connections, models, router, transaction
 from django.db.models.functions import Length, Lower, Upper
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
-from todos.expressions import DatabaseNow, NextTaskPosition, TrimWhitespace
+from todos.expressions import (
+    DatabaseNow,
+    JoinedIds,
+    NextTaskPosition,
+    TrimWhitespace,
+)
 from todos.ids import uuid7
 
 TITLE_MAX_LENGTH = 255
 TITLE_BLANK_MESSAGE = "The title may not be blank."
+# Rows per statement when a delete writes tombstones (bound parameters stay few).
+_DELETE_CHUNK = 5_000
 DESCRIPTION_MAX_LENGTH = 10_000
 LIST_NAME_MAX_LENGTH = 100
 LABEL_NAME_MAX_LENGTH = 60
@@ -119,15 +126,106 @@ class TaskQuerySet(models.QuerySet["Task"]):
         """Everything :meth:`overdue` leaves out, undated tasks included."""
         return self.filter(~overdue_condition(now or timezone.now()))
 
+    def with_label_ids(self) -> TaskQuerySet:
+        """Each task with ``label_ids``, its label ids joined, in the same query
+        (no query per task; ``todos.services.label_id_list`` reads them)."""
+        links = TaskLabel.objects.filter(task=models.OuterRef("pk")).order_by(
+            "label_id"
+        )
+        return self.annotate(label_ids=JoinedIds(links.values("label_id")))
+
     def update(self, **kwargs: Any) -> int:
-        """Bump ``version`` and ``updated_at`` on every bulk update as well.
+        """Bump ``version`` and ``updated_at``, and stamp a change sequence.
 
         ``Model.save()`` does the same for single rows, so no write path of the
-        project can change a task without moving both.
+        project can change a task without moving all three. A caller that claimed
+        the sequence itself (:func:`claim_change_seq`, in the same transaction)
+        passes ``change_seq``; otherwise each owner of the matched rows gets one.
         """
-        return super().update(**{**next_revision(models.F("version")), **kwargs})
+        kwargs = {**next_revision(models.F("version")), **kwargs}
+        if "change_seq" in kwargs:
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            owners = _owners_of(self)
+            if not owners:
+                return 0
+            seqs = {owner: claim_change_seq(owner, using=self.db) for owner in owners}
+            kwargs["change_seq"] = _seq_by_owner(seqs)
+            # Only the owners whose sequence was claimed: a row of another owner
+            # that appeared meanwhile is left as if it had come a moment later.
+            return super(TaskQuerySet, self.filter(owner_id__in=owners)).update(
+                **kwargs
+            )
 
     update.alters_data = True  # type: ignore[attr-defined]
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete the matched tasks, leaving a tombstone for each in the feed.
+
+        Sequences are claimed (and so the owners' counters locked) before the
+        rows are locked, the order every writer takes, so no two deadlock.
+        """
+        with transaction.atomic(using=self.db, savepoint=False):
+            owners = _owners_of(self)
+            if not owners:
+                return 0, {}
+            seqs = {owner: claim_change_seq(owner, using=self.db) for owner in owners}
+            rows = list(
+                self.filter(owner_id__in=owners)
+                .select_for_update()
+                .order_by()
+                .values_list("pk", "owner_id")
+            )
+            if not rows:
+                return 0, {}
+            total, counts = 0, dict[str, int]()
+            for start in range(0, len(rows), _DELETE_CHUNK):
+                chunk = rows[start : start + _DELETE_CHUNK]
+                TaskTombstone.objects.using(self.db).bulk_create(
+                    [
+                        TaskTombstone(
+                            task_id=pk, owner_id=owner, change_seq=seqs[owner]
+                        )
+                        for pk, owner in chunk
+                    ]
+                )
+                doomed = self.model._default_manager.using(self.db).filter(
+                    pk__in=[pk for pk, _ in chunk]
+                )
+                deleted, per_model = models.QuerySet.delete(doomed)
+                total += deleted
+                for label, count in per_model.items():
+                    counts[label] = counts.get(label, 0) + count
+            return total, counts
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
+
+    def bulk_create(  # type: ignore[override]
+        self, objs: Any, *args: Any, **kwargs: Any
+    ) -> list[Task]:
+        """Insert ``objs``, each stamped with its owner's next change sequence."""
+        objs = list(objs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            owners = sorted({obj.owner_id for obj in objs}, key=str)
+            seqs = {owner: claim_change_seq(owner, using=self.db) for owner in owners}
+            for obj in objs:
+                obj.change_seq = seqs[obj.owner_id]
+            created: list[Task] = super().bulk_create(objs, *args, **kwargs)  # type: ignore[assignment]
+            return created
+
+    def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
+        """Write ``fields`` of ``objs``, each stamped with its owner's next number."""
+        objs = list(objs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            owners = sorted({obj.owner_id for obj in objs}, key=str)
+            seqs = {owner: claim_change_seq(owner, using=self.db) for owner in owners}
+            for obj in objs:
+                obj.change_seq = seqs[obj.owner_id]
+            written: int = super().bulk_update(
+                objs, [*fields, "change_seq"], *args, **kwargs
+            )
+            return written
 
 
 def _named_thing_constraints(table: str, max_length: int) -> list[Any]:
@@ -171,11 +269,58 @@ def _named_thing_constraints(table: str, max_length: int) -> list[Any]:
 class VersionedQuerySet(models.QuerySet[Any]):
     def update(self, **kwargs: Any) -> int:
         """Bump ``version`` and ``updated_at`` on every bulk update, as tasks do."""
-        kwargs.setdefault("version", models.F("version") + 1)
-        kwargs.setdefault("updated_at", timezone.now())
-        return super().update(**kwargs)
+        return super().update(**{**next_revision(models.F("version")), **kwargs})
 
     update.alters_data = True  # type: ignore[attr-defined]
+
+
+def _owners_of(rows: models.QuerySet[Any]) -> list[Any]:
+    """The distinct owners of ``rows``, in one fixed order (the lock order)."""
+    owners = set(rows.order_by().values_list("owner_id", flat=True).distinct())
+    return sorted(owners, key=str)
+
+
+def _seq_by_owner(seqs: dict[Any, int]) -> models.Expression:
+    if len(seqs) == 1:
+        return models.Value(next(iter(seqs.values())))
+    return models.Case(
+        *[
+            models.When(owner_id=owner, then=models.Value(seq))
+            for owner, seq in seqs.items()
+        ],
+        output_field=models.BigIntegerField(),
+    )
+
+
+_CLAIM_SQL = (
+    "INSERT INTO todos_changesequence (owner_id, last_seq, pruned_seq) "
+    "VALUES (%s, 1, 0) ON CONFLICT (owner_id) "
+    "DO UPDATE SET last_seq = todos_changesequence.last_seq + 1 RETURNING last_seq"
+)
+
+
+def claim_change_seq(owner_id: Any, *, using: str = "default") -> int:
+    """The owner's next change sequence number, for a write in this transaction.
+
+    Must run inside the transaction that writes the change
+    (``transaction.atomic``): the owner's counter row stays locked until it
+    commits, so a concurrent writer of the same owner waits and gets a larger
+    number. For each owner, then, the order of the numbers is the order of the
+    commits, and once a number is visible every smaller one is committed: what
+    the changes feed relies on to never miss a change.
+    """
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError(
+            "claim_change_seq() must run inside the writing transaction."
+        )
+    owner = ChangeSequence._meta.pk.get_db_prep_value(owner_id, connection)
+    with connection.cursor() as cursor:
+        # One statement on both backends: creates the counter on the first write,
+        # and in PostgreSQL takes the row lock that orders the owner's writers.
+        cursor.execute(_CLAIM_SQL, [owner])
+        (seq,) = cursor.fetchone()
+    return int(seq)
 
 
 class TaskList(models.Model):
@@ -312,6 +457,10 @@ class Task(models.Model):
     # last. Unique within the list: todos.services.task_move keeps gaps between
     # neighbours so that a move writes one row.
     position = models.BigIntegerField(db_default=NextTaskPosition(), editable=False)
+    # The owner's change sequence number of the task's last write (see
+    # claim_change_seq); the changes feed reads the owner's tasks in its order.
+    # Rows loaded around the ORM (the seed's COPY) keep 0 and come first.
+    change_seq = models.BigIntegerField(default=0, db_default=0, editable=False)
 
     objects: ClassVar[TaskQuerySet] = TaskQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -385,6 +534,11 @@ class Task(models.Model):
                 condition=models.Q(list__isnull=True),
                 name="todos_task_inbox_position_uniq",
                 violation_error_message="Two inbox tasks may not share a place.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(change_seq__gte=0),
+                name="todos_task_change_seq_not_negative",
+                violation_error_message="The change sequence may not be negative.",
             ),
         ]
         # Every list page is one owner's rows in the order of one of these indexes,
@@ -464,26 +618,41 @@ class Task(models.Model):
                 OpClass(Upper("description"), name="gin_trgm_ops"),
                 name="todos_task_desc_trgm_idx",
             ),
+            # The changes feed (todos/changes.py): one range of it per page.
+            models.Index(
+                fields=["owner", "change_seq", "id"],
+                name="todos_task_owner_change_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.title
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Move ``version`` and ``updated_at`` on every change of a stored row.
+        """Move ``version``, ``updated_at`` and ``change_seq`` on every write.
 
         The increment starts from the version this instance read: writers that may
         race (the API's services) update with ``QuerySet.update`` guarded by the
         version instead of calling ``save()``.
         """
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        update_fields = kwargs.get("update_fields")
         if not self._state.adding:
             revision = next_revision(self.version)
             for name, value in revision.items():
                 setattr(self, name, value)
-            update_fields = kwargs.get("update_fields")
             if update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, *revision}
-        super().save(*args, **kwargs)
+                update_fields = {*update_fields, *revision}
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "change_seq"}
+        with transaction.atomic(using=using, savepoint=False):
+            self.change_seq = claim_change_seq(self.owner_id, using=using)
+            super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        """Delete through :meth:`TaskQuerySet.delete`, which leaves a tombstone."""
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        return type(self)._default_manager.using(using).filter(pk=self.pk).delete()
 
     def clean(self) -> None:
         """Keep ``completed_at`` in step with ``status`` and reject blank titles."""
@@ -540,3 +709,70 @@ def completion_time_for(
     if status != TaskStatus.COMPLETED:
         return None
     return completed_at or timezone.now()
+
+
+class ChangeSequence(models.Model):
+    """One user's change counter: the last sequence number handed out.
+
+    ``pruned_seq`` is the largest sequence number of a tombstone purged so far: a
+    sync token from before it may have missed a deletion and is refused (410).
+    """
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+    )
+    last_seq = models.BigIntegerField(default=0, db_default=0)
+    pruned_seq = models.BigIntegerField(default=0, db_default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(pruned_seq__gte=0)
+                & models.Q(last_seq__gte=models.F("pruned_seq")),
+                name="todos_changesequence_pruned_within_last",
+                violation_error_message=(
+                    "Sequences only grow, and only what was handed out is pruned."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}: {self.last_seq}"
+
+
+class TaskTombstone(models.Model):
+    """A deleted task's id, kept for the changes feed until it is purged."""
+
+    task_id = models.UUIDField(primary_key=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        # The feed's index starts with owner_id.
+        db_index=False,
+    )
+    change_seq = models.BigIntegerField()
+    deleted_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(change_seq__gte=1),
+                name="todos_tasktombstone_change_seq_positive",
+                violation_error_message="A tombstone's sequence number is positive.",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["owner", "change_seq", "task_id"],
+                name="todos_tomb_owner_change_idx",
+            ),
+            # purge_sync_records: the tombstones past their retention.
+            models.Index(fields=["deleted_at"], name="todos_tomb_deleted_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} (deleted)"

@@ -302,3 +302,28 @@ class TaskMoveSerializer(StrictSerializer):
                 code="invalid",
             )
         return attrs
+
+
+class ChangedTaskSerializer(serializers.Serializer[Any]):
+    """One changed task of the changes feed: the task as GET shows it, its ETag."""
+
+    etag = serializers.CharField(help_text="The task's ETag, as GET would send it.")
+    task = TaskSerializer()
+
+
+class ChangesSerializer(serializers.Serializer[Any]):
+    """A page of ``GET /api/v1/tasks/changes/`` (docs/sync.md)."""
+
+    changed = ChangedTaskSerializer(
+        many=True, help_text="Tasks created or changed, oldest change first."
+    )
+    deleted = serializers.ListField(
+        child=serializers.UUIDField(),
+        help_text="Ids of tasks deleted (tombstones), oldest deletion first.",
+    )
+    since = serializers.CharField(
+        help_text="Opaque token: pass it as ?since= for the next page or sync."
+    )
+    has_more = serializers.BooleanField(
+        help_text="Whether more changes follow at once (fetch again with since)."
+    )

@@ -27,6 +27,7 @@ from todos.models import (
     TaskLabel,
     TaskList,
     TaskStatus,
+    claim_change_seq,
     completion_time_for,
     next_revision,
 )
@@ -125,8 +126,16 @@ def task_update(
         if not values:
             return task
         values |= next_revision(task.version)
-        written = Task.objects.filter(pk=task.pk, version=task.version).update(**values)
+        # No savepoint: an error ends the caller's transaction on PostgreSQL anyway.
+        with transaction.atomic(savepoint=False):
+            # Claimed first, in the write's transaction: the feed's order is the
+            # order of the owner's commits (todos.models.claim_change_seq).
+            seq = claim_change_seq(task.owner_id)
+            written = Task.objects.filter(pk=task.pk, version=task.version).update(
+                **values, change_seq=seq
+            )
         if written:
+            task.change_seq = seq
             for name, value in values.items():
                 setattr(task, name, value)
             return task

@@ -6,10 +6,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -23,17 +29,20 @@ from api.conditional import (
     expected_version,
     not_modified,
 )
-from api.problems import Conflict
+from api.idempotency import IDEMPOTENCY_KEY, idempotent
+from api.problems import PROBLEM_CONTENT_TYPE, Conflict
+from api.schema import ProblemSerializer
 from api.scoping import OwnerScopedViewSet
 from api.serializers import NoInputSerializer
-from todos import services
-from todos.expressions import JoinedIds
+from todos import batch, services
+from todos import changes as feed
 from todos.filters import StrictFilterBackend, TaskFilter
-from todos.models import Label, Task, TaskLabel, TaskList
+from todos.models import Label, Task, TaskList
 from todos.pagination import TaskCursorPagination
 from todos.serializers import (
     PUT_DEFAULTS,
     ROW_FIELDS,
+    ChangesSerializer,
     LabelSerializer,
     TaskListSerializer,
     TaskMoveSerializer,
@@ -74,8 +83,7 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
 
     def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Each task with its label ids, in the same query (no query per task)."""
-        links = TaskLabel.objects.filter(task=OuterRef("pk")).order_by("label_id")
-        return queryset.annotate(label_ids=JoinedIds(links.values("label_id")))
+        return queryset.with_label_ids()  # type: ignore[attr-defined]
 
     def list(self, request: Request) -> Response:
         """ListModelMixin's list, reading the page as dicts of the shown columns:
@@ -93,7 +101,12 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
             )
         return Response(self.get_serializer(task).data, status=code, headers=headers)
 
-    @extend_schema(request=TaskSerializer, responses={201: TaskSerializer})
+    @extend_schema(
+        request=TaskSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: TaskSerializer},
+    )
+    @idempotent()
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -150,10 +163,11 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
 
     @extend_schema(
         request=NoInputSerializer,
-        parameters=[IF_MATCH],
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
         responses={200: TaskSerializer},
     )
     @action(detail=True, methods=["post"])
+    @idempotent()
     def complete(self, request: Request, pk: str | None = None) -> Response:
         """Mark the task completed. Completing a completed task changes nothing."""
         task = self.get_object()
@@ -163,16 +177,161 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
 
     @extend_schema(
         request=NoInputSerializer,
-        parameters=[IF_MATCH],
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
         responses={200: TaskSerializer},
     )
     @action(detail=True, methods=["post"])
+    @idempotent()
     def reopen(self, request: Request, pk: str | None = None) -> Response:
         """Move a completed task back to pending. Reopening an open task is harmless."""
         task = self.get_object()
         expected = expected_version(request, task)
         self._refuse_input()
         return self._run(services.task_reopen, task=task, expected_version=expected)
+
+    @extend_schema(
+        summary="Changes since a sync token (offline sync)",
+        description=(
+            "The tasks created or changed and the ids of the tasks deleted since "
+            "`since`, oldest change first, and a new token. Without `since`, "
+            "everything. Apply every page in order and repeat with the returned "
+            "token while `has_more` is true: the local copy then equals the "
+            "server's. See docs/sync.md."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.STR,
+                description=(
+                    "The token of the previous page or sync; leave out for a full "
+                    "sync. Another user's or a tampered token is a 400; an expired "
+                    "one is a 410 (sync again without it)."
+                ),
+            ),
+            OpenApiParameter(
+                "limit",
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": feed.MAX_LIMIT,
+                    "default": feed.DEFAULT_LIMIT,
+                },
+                description=(
+                    f"Changes per page, 1 to {feed.MAX_LIMIT} "
+                    f"(default {feed.DEFAULT_LIMIT})."
+                ),
+            ),
+        ],
+        responses={
+            200: ChangesSerializer,
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description=(
+                    "A bad `limit`, an unknown parameter, or a token that is not "
+                    "the requester's; `errors` names it."
+                ),
+            ),
+            (410, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description=(
+                    "The token is older than the tombstone retention "
+                    "(type urn:taskapi:problem:sync-token-expired): discard the "
+                    "local copy and sync again without `since`."
+                ),
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="changes",
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def changes(self, request: Request) -> Response:
+        """The changes feed of the requester's tasks (todos/changes.py)."""
+        position, limit = self._changes_params(request)
+        page = feed.changes_since(owner=self.owner, position=position, limit=limit)
+        serializer = self.get_serializer
+        body = {
+            "changed": [
+                {"etag": etag_for(task), "task": serializer(task).data}
+                for task in page.changed
+            ],
+            "deleted": [str(task_id) for task_id in page.deleted],
+            "since": feed.dump_token(owner=self.owner, position=page.position),
+            "has_more": page.more,
+        }
+        return Response(body)
+
+    def _changes_params(self, request: Request) -> tuple[feed.Position, int]:
+        params = request.query_params
+        errors = {
+            name: ["Unknown query parameter."]
+            for name in sorted(set(params) - {"since", "limit"})
+        }
+        limit = feed.DEFAULT_LIMIT
+        if "limit" in params:
+            raw = params["limit"]
+            limit = int(raw) if raw.isascii() and raw.isdigit() else 0
+            if not 1 <= limit <= feed.MAX_LIMIT:
+                errors["limit"] = [f"Must be an integer from 1 to {feed.MAX_LIMIT}."]
+        if errors:
+            raise exceptions.ValidationError(errors, code="invalid")
+        if "since" not in params:
+            return feed.START, limit
+        return feed.load_token(owner=self.owner, token=params["since"]), limit
+
+    @extend_schema(
+        summary="Apply up to 100 task operations atomically",
+        description=(
+            "`operations` run in order in one transaction: all apply or none does. "
+            "Each is `{op, id?, if_match?, task?}` with op one of create, update "
+            "(PATCH semantics), replace (PUT), delete, complete, reopen. The answer "
+            "lists each operation's result (status, id, task, etag). On the first "
+            "failing operation nothing is applied and the answer is that "
+            "operation's problem (400, 404 or 412) whose `errors` point into the "
+            "request, e.g. `/operations/3/task/title`. See docs/sync.md."
+        ),
+        request=batch.BulkRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            200: batch.BulkResponseSerializer,
+            (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description=(
+                    "An operation names a task that is not the requester's; "
+                    "nothing was applied. `errors[0].pointer` names it."
+                ),
+            ),
+            (412, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description=(
+                    "An operation's if_match no longer matches; nothing was "
+                    "applied. `errors[0].pointer` names it."
+                ),
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="bulk",
+        pagination_class=None,
+        filter_backends=[],
+    )
+    @idempotent()
+    def bulk(self, request: Request) -> Response:
+        """Many operations, one transaction (todos/batch.py)."""
+        envelope = batch.BulkRequestSerializer(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        results = batch.Batch(
+            owner=self.owner,
+            rows=self.get_queryset(),
+            operations=envelope.validated_data["operations"],
+            context=self.get_serializer_context(),
+        ).run()
+        return Response({"results": results})
 
     @extend_schema(
         request=TaskMoveSerializer,

@@ -397,3 +397,9 @@ LOGGING = {
         "django.server": {"level": "ERROR"},
     },
 }
+
+# Offline sync (docs/sync.md): how long the changes feed keeps deleted tasks'
+# tombstones; a sync token older than that is answered 410 (resync from scratch).
+TODOS_TOMBSTONE_RETENTION_DAYS = env_int("TODOS_TOMBSTONE_RETENTION_DAYS", 30)
+# Idempotency-Key (api/idempotency.py): how long a key's stored answer is replayed.
+API_IDEMPOTENCY_KEY_TTL_HOURS = env_int("API_IDEMPOTENCY_KEY_TTL_HOURS", 24)

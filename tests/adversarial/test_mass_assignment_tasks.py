@@ -339,3 +339,114 @@ def test_every_named_key_on_every_write_is_refused_by_name_or_ignored(
     """Unknown keys: a 400 naming them, nothing written; read-only ones: ignored."""
     with world() as w:
         WRITES[write](w, {key: NAMED[key]})
+
+
+CHANGES = reverse("todos:task-changes")
+
+
+@EXAMPLES
+@given(extras=st.dictionaries(KEYS, VALUES, min_size=1, max_size=4))
+def test_the_changes_feed_refuses_extra_parameters_and_shows_only_the_owners(
+    extras: dict[str, Any],
+) -> None:
+    """The feed reads ``since`` and ``limit`` only: an owner, user or id in the query
+    string is a 400 naming it, and the plain feed still lists only the owner's task.
+    """
+    # An empty list sends no parameter at all.
+    extras = {
+        k: v for k, v in extras.items() if k not in {"since", "limit"} and v != []
+    }
+    with world() as w:
+        before = rows()
+        params = {
+            k: ([str(i) for i in v] if isinstance(v, list) else str(v))
+            for k, v in w.resolve(extras).items()
+        }
+        response = w.client.get(CHANGES, params)
+        if params:
+            assert response.status_code == status.HTTP_400_BAD_REQUEST
+            errors = response.json()["errors"]
+            assert sorted(e["field"] for e in errors) == sorted(params)
+        plain = w.client.get(CHANGES).json()
+        assert [item["task"]["id"] for item in plain["changed"]] == [str(w.task.pk)]
+        assert rows() == before
+
+
+# --- bulk ---------------------------------------------------------------------------
+
+BULK = reverse("todos:task-bulk")
+OPERATION_KEYS = {"op", "id", "if_match", "task"}
+
+
+def _escaped(key: str) -> str:
+    """A key as one JSON pointer segment (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+@EXAMPLES
+@given(extras=EXTRAS, op=st.sampled_from(["create", "update", "replace"]))
+def test_bulk_task_bodies_refuse_unknown_keys_and_own_what_they_create(
+    extras: dict[str, Any], op: str
+) -> None:
+    """Inside a batch, a task body obeys the same rules as the single request."""
+    with world() as w:
+        body = {"title": "bulk", **w.resolve(extras)}
+        operation: dict[str, Any] = {"op": op, "task": body}
+        if op != "create":
+            operation["id"] = str(w.task.pk)
+        before = rows()
+
+        response = w.client.post(BULK, {"operations": [operation]}, format="json")
+
+        unknown = unknown_keys(body, KNOWN)
+        if unknown:
+            assert response.status_code == status.HTTP_400_BAD_REQUEST
+            pointers = [e["pointer"] for e in response.json()["errors"]]
+            assert pointers == [
+                f"/operations/0/task/{_escaped(key)}" for key in unknown
+            ]
+            assert rows() == before
+            return
+        assert response.status_code == status.HTTP_200_OK, response.content
+        (result,) = response.json()["results"]
+        task = Task.objects.get(pk=result["id"])
+        assert task.owner_id == w.owner.pk
+        assert task.title == "bulk"
+        assert_server_values(result["task"], task)
+        after = rows()
+        after.pop(str(task.pk))
+        before.pop(str(task.pk), None)
+        assert after == before
+
+
+@EXAMPLES
+@given(
+    extras=st.dictionaries(
+        KEYS.filter(lambda key: key not in OPERATION_KEYS),
+        VALUES,
+        min_size=1,
+        max_size=4,
+    ),
+    op=st.sampled_from(["update", "delete", "complete", "reopen"]),
+)
+def test_bulk_operations_refuse_extra_keys_and_never_reach_another_users_task(
+    extras: dict[str, Any], op: str
+) -> None:
+    """An owner or user key beside an operation is refused; a foreign id is 404."""
+    with world() as w:
+        before = rows()
+        forged: dict[str, Any] = {"op": op, "id": str(w.task.pk), **w.resolve(extras)}
+        if op == "update":
+            forged["task"] = {"title": "x"}
+        response = w.client.post(BULK, {"operations": [forged]}, format="json")
+        assert response.status_code == status.HTTP_400_BAD_REQUEST, response.content
+        pointers = {e["pointer"] for e in response.json()["errors"]}
+        assert pointers == {f"/operations/0/{_escaped(key)}" for key in extras}
+        assert rows() == before
+
+        foreign: dict[str, Any] = {"op": op, "id": str(w.other_task.pk)}
+        if op == "update":
+            foreign["task"] = {"title": "x"}
+        response = w.client.post(BULK, {"operations": [foreign]}, format="json")
+        assert response.status_code == status.HTTP_404_NOT_FOUND
+        assert rows() == before

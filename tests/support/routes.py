@@ -143,6 +143,20 @@ def _lists_only_its_tasks(w: World, response: Any) -> None:
     }
 
 
+def _syncs_only_its_tasks(w: World, response: Any) -> None:
+    detail = _as(w.caller).get(reverse("todos:task-detail", args=[w.callers_task.pk]))
+    assert detail.status_code == status.HTTP_200_OK
+    body = response.json()
+    assert body["changed"] == [{"etag": detail["ETag"], "task": detail.json()}]
+    assert (body["deleted"], body["has_more"]) == ([], False)
+
+
+def _bulk_creates_its_own_task(w: World, response: Any) -> None:
+    (result,) = response.json()["results"]
+    created = Task.objects.get(pk=result["id"])
+    assert (created.owner_id, created.title) == (w.caller.pk, "t")
+
+
 def _creates_its_own_task(w: World, response: Any) -> None:
     created = Task.objects.get(pk=response.json()["id"])
     assert (created.owner_id, created.title) == (w.caller.pk, "t")
@@ -203,6 +217,18 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("todos:task-list", "POST"): Row(
         "self", 201, _plain("todos:task-list", {"title": "t"}), _creates_its_own_task
+    ),
+    ("todos:task-changes", "GET"): Row(
+        "self", 200, _plain("todos:task-changes"), _syncs_only_its_tasks
+    ),
+    ("todos:task-bulk", "POST"): Row(
+        "self",
+        200,
+        _plain(
+            "todos:task-bulk",
+            {"operations": [{"op": "create", "task": {"title": "t"}}]},
+        ),
+        _bulk_creates_its_own_task,
     ),
     ("todos:task-detail", "GET"): Row("owned", 200, _task("todos:task-detail")),
     ("todos:task-detail", "PUT"): Row(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -454,3 +455,90 @@ def test_the_budget_fails_a_plan_that_reads_the_users_tasks_in_full(dataset):
         plans, _ = _list_plans(dataset.big, {"ordering": "priority"})
     with pytest.raises(AssertionError, match="sequential scan"):
         _assert_within_budget(plans, may_sort=False)
+
+
+# --- the changes feed (todos/changes.py) --------------------------------------------
+
+CHANGES = reverse("todos:task-changes")
+FEED_TOMBSTONES = 3_000
+
+
+@pytest.fixture(scope="module")
+def feed_history(dataset: Dataset, django_db_blocker: Any) -> User:
+    """The big user's tasks numbered 1..n in creation order, and many tombstones.
+
+    The seed's COPY leaves every task at sequence 0; a real history has them spread,
+    and the deletions' tombstones interleaved. Removed with the user at the end.
+    """
+    from todos.models import ChangeSequence, TaskTombstone
+
+    big = dataset.big
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE todos_task SET change_seq = numbered.n * 2 FROM ("
+            " SELECT id, row_number() OVER (ORDER BY created_at, id) AS n"
+            " FROM todos_task WHERE owner_id = %s) AS numbered"
+            " WHERE todos_task.id = numbered.id",
+            [big.pk],
+        )
+        step = max(TASKS // FEED_TOMBSTONES, 1)
+        TaskTombstone.objects.bulk_create(
+            TaskTombstone(
+                task_id=uuid.uuid4(), owner_id=big.pk, change_seq=n * step * 2 + 1
+            )
+            for n in range(FEED_TOMBSTONES)
+        )
+        ChangeSequence.objects.create(owner=big, last_seq=TASKS * 2 + 1)
+        cursor.execute("VACUUM ANALYZE todos_task")
+        cursor.execute("ANALYZE todos_tasktombstone")
+    return big
+
+
+def _feed_plans(user: User, since: str | None) -> tuple[list[Plan], Any]:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=bearer(user))
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(CHANGES, {"since": since} if since else {"limit": 100})
+    assert response.status_code == 200, response.content
+    sqls = [
+        q["sql"]
+        for q in queries
+        if 'FROM "todos_task"' in q["sql"] or 'FROM "todos_tasktombstone"' in q["sql"]
+    ]
+    assert len(sqls) == 2, sqls
+    return [_explain(sql) for sql in sqls], response.json()
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 0.97])
+def test_a_changes_page_is_one_index_range_of_tasks_and_of_tombstones(
+    feed_history, share
+):
+    from todos.changes import Position, dump_token
+
+    since = None
+    if share:
+        seq = int(TASKS * 2 * share)
+        since = dump_token(owner=feed_history, position=Position(seq))
+    plans, body = _feed_plans(feed_history, since)
+
+    assert len(body["changed"]) + len(body["deleted"]) == 100
+    assert body["has_more"] is True
+    for plan in plans:
+        nodes = list(_nodes(plan.root))
+        scans = [n for n in nodes if "Relation Name" in n]
+        assert scans, str(plan)
+        assert all(n["Node Type"] != "Seq Scan" for n in scans), str(plan)
+        # A sort may appear only where the range itself is small (the planner
+        # reads a short tail by bitmap): the bound on rows read below holds it.
+        assert len(plan.indexes()) == 1, str(plan)
+        assert plan.indexes() <= {
+            "todos_task_owner_change_idx",
+            "todos_tomb_owner_change_idx",
+        }, str(plan)
+        read = sum(
+            (n["Actual Rows"] + n.get("Rows Removed by Filter", 0)) * n["Actual Loops"]
+            for n in scans
+        )
+        assert read <= 101, f"read {read} rows for one page:\n{plan}"
+        if plan.sorts():
+            assert read < 100, f"sorted a full page's range:\n{plan}"

@@ -1,0 +1,215 @@
+"""Offline clients under random histories: every replica ends equal to the server.
+
+A hypothesis state machine plays one user with several offline clients (each a
+replica and a sync token) against the real API: creates, edits, completions,
+deletes, and syncs that fetch one small page at a time, so that writes land between
+the pages of a sync in progress. Another user writes all along, and on PostgreSQL a
+writer in another thread (its own connection) commits while a page is being read.
+The checks:
+
+* whenever a client's sync reaches the end (``has_more`` false), its replica is
+  exactly the server's list of the user's tasks, ETags included;
+* no page ever names another user's task, changed or deleted;
+* at the end every client syncs to the end and holds the server's list.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.urls import reverse
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from tests.conftest import bearer
+from tests.factories import UserFactory
+from tests.support.races import race
+from todos import services
+from todos.models import Task
+
+CHANGES = reverse("todos:task-changes")
+LIST = reverse("todos:task-list")
+CLIENTS = 3
+MACHINE_SETTINGS = settings(max_examples=15, stateful_step_count=30, deadline=None)
+# Titles are not under test here (the views' tests hold their validation).
+TITLES = st.text(alphabet="abcdéf 0", min_size=1, max_size=12).filter(str.strip)
+
+
+class OfflineClientsMachine(RuleBasedStateMachine):
+    steps: ClassVar[int] = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        cache.clear()
+        self.user = UserFactory.create()
+        self.other = UserFactory.create()
+        self.api = APIClient()
+        self.api.credentials(HTTP_AUTHORIZATION=bearer(self.user))
+        self.replicas: list[dict[str, tuple[dict[str, Any], str]]] = [
+            {} for _ in range(CLIENTS)
+        ]
+        self.tokens: list[str | None] = [None] * CLIENTS
+        self.others_ids: set[str] = set()
+
+    def teardown(self) -> None:
+        User.objects.filter(pk__in=[self.user.pk, self.other.pk]).delete()
+        cache.clear()
+
+    # --- the server as the list endpoint shows it ----------------------------------
+
+    def server(self) -> dict[str, tuple[dict[str, Any], str]]:
+        state = {}
+        for task in Task.objects.filter(owner=self.user):
+            response = self.api.get(reverse("todos:task-detail", args=[task.pk]))
+            assert response.status_code == 200
+            state[str(task.pk)] = (response.json(), response["ETag"])
+        return state
+
+    def task_ids(self) -> list[str]:
+        return sorted(
+            str(pk)
+            for pk in Task.objects.filter(owner=self.user).values_list("pk", flat=True)
+        )
+
+    # --- the user's writes, through the API ----------------------------------------
+
+    @initialize(count=st.integers(0, 4))
+    def a_few_tasks(self, count: int) -> None:
+        for n in range(count):
+            assert self.api.post(LIST, {"title": f"initial {n}"}).status_code == 201
+
+    @rule(title=TITLES)
+    def create(self, title: str) -> None:
+        type(self).steps += 1
+        assert self.api.post(LIST, {"title": title}).status_code == 201
+
+    @precondition(lambda self: Task.objects.filter(owner=self.user).exists())
+    @rule(data=st.data(), title=TITLES)
+    def edit(self, data: st.DataObject, title: str) -> None:
+        type(self).steps += 1
+        task_id = data.draw(st.sampled_from(self.task_ids()))
+        url = reverse("todos:task-detail", args=[task_id])
+        assert self.api.patch(url, {"title": title}).status_code == 200
+
+    @precondition(lambda self: Task.objects.filter(owner=self.user).exists())
+    @rule(data=st.data(), verb=st.sampled_from(["complete", "reopen"]))
+    def complete_or_reopen(self, data: st.DataObject, verb: str) -> None:
+        type(self).steps += 1
+        task_id = data.draw(st.sampled_from(self.task_ids()))
+        url = reverse(f"todos:task-{verb}", args=[task_id])
+        assert self.api.post(url).status_code == 200
+
+    @precondition(lambda self: Task.objects.filter(owner=self.user).exists())
+    @rule(data=st.data())
+    def delete(self, data: st.DataObject) -> None:
+        type(self).steps += 1
+        task_id = data.draw(st.sampled_from(self.task_ids()))
+        url = reverse("todos:task-detail", args=[task_id])
+        assert self.api.delete(url).status_code == 204
+
+    @rule(data=st.data())
+    def other_user_writes(self, data: st.DataObject) -> None:
+        type(self).steps += 1
+        theirs = list(Task.objects.filter(owner=self.other))
+        change: bool = bool(theirs) and data.draw(st.booleans())
+        if change:
+            task = data.draw(st.sampled_from(theirs))
+            if data.draw(st.booleans()):
+                services.task_delete(task=task)
+            else:
+                services.task_update(task=task, changes={"title": "theirs, edited"})
+        else:
+            task = services.task_create(owner=self.other, title="theirs")
+            self.others_ids.add(str(task.pk))
+
+    # --- syncing ---------------------------------------------------------------------
+
+    def _page(self, client: int, limit: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if self.tokens[client] is not None:
+            params["since"] = self.tokens[client]
+        response = self.api.get(CHANGES, params)
+        assert response.status_code == 200, response.content[:300]
+        return response.json()
+
+    def _apply(self, client: int, page: dict[str, Any]) -> None:
+        replica = self.replicas[client]
+        named = {item["task"]["id"] for item in page["changed"]} | set(page["deleted"])
+        assert not named & self.others_ids, "another user's task in the feed"
+        for item in page["changed"]:
+            replica[item["task"]["id"]] = (item["task"], item["etag"])
+        for task_id in page["deleted"]:
+            replica.pop(task_id, None)
+        self.tokens[client] = page["since"]
+
+    @rule(client=st.integers(0, CLIENTS - 1), limit=st.integers(1, 4))
+    def sync_one_page(self, client: int, limit: int) -> None:
+        type(self).steps += 1
+        page = self._page(client, limit)
+        self._apply(client, page)
+        if not page["has_more"]:
+            assert self.replicas[client] == self.server()
+
+    @precondition(lambda self: connection.vendor == "postgresql")
+    @rule(client=st.integers(0, CLIENTS - 1), limit=st.integers(1, 4))
+    def sync_one_page_while_another_thread_writes(
+        self, client: int, limit: int
+    ) -> None:
+        """A write committed by another connection while the page is read."""
+        type(self).steps += 1
+        owner = self.user
+
+        def write() -> None:
+            task = Task.objects.filter(owner=owner).first()
+            if task is None:
+                services.task_create(owner=owner, title="from another thread")
+            else:
+                services.task_update(task=task, changes={"title": uuid.uuid4().hex[:8]})
+
+        page, _ = race([lambda: self._page(client, limit), write])
+        self._apply(client, page)
+
+    def _sync_to_the_end(self, client: int) -> None:
+        while True:
+            page = self._page(client, 5)
+            self._apply(client, page)
+            if not page["has_more"]:
+                return
+
+    @invariant()
+    def throttling_is_not_under_test(self) -> None:
+        cache.clear()
+
+    def check_the_end(self) -> None:
+        for client in range(CLIENTS):
+            self._sync_to_the_end(client)
+            assert self.replicas[client] == self.server()
+
+
+class EndChecked(OfflineClientsMachine):
+    def teardown(self) -> None:
+        try:
+            self.check_the_end()
+        finally:
+            super().teardown()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_offline_clients_end_with_the_servers_tasks() -> None:
+    EndChecked.steps = 0
+    run_state_machine_as_test(EndChecked, settings=MACHINE_SETTINGS)
+    assert EndChecked.steps > 0
