@@ -132,17 +132,8 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
 
 # The columns a representation reads; the list fetches only these (and the label
 # ids its page query aggregates, todos.expressions.JoinedIds), as dicts.
-_COLUMNS = (
-    "id",
-    "title",
-    "description",
-    "status",
-    "priority",
-    "due_at",
-    "completed_at",
-    "created_at",
-    "updated_at",
-    "list_id",
+_COLUMNS = tuple(
+    "list_id" if name == "list" else name for name in TASK_FIELDS if name != "labels"
 )
 # ``position`` is not shown, but the cursor of ``ordering=position`` is made of it.
 ROW_FIELDS = (*_COLUMNS, "position", "label_ids")
