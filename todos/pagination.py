@@ -202,7 +202,9 @@ class TaskCursorPagination(BasePagination):
                         "list=inbox."
                     ]
                 },
-                code="invalid",
+                # Its own code: a rule across two parameters, which OpenAPI's
+                # parameter schemas cannot state (the description says it).
+                code="requires_list",
             )
         return value
 
@@ -389,7 +391,9 @@ class TaskCursorPagination(BasePagination):
                 "description": (
                     "Sort key, '-' for descending; ties are broken by id. "
                     "priority sorts by urgency; tasks without a due date come last "
-                    "for due_at and first for -due_at."
+                    "for due_at and first for -due_at. position (the manual order) "
+                    "orders one list and needs list=<id> or list=inbox: without "
+                    "it, a 400 (code requires_list)."
                 ),
                 "schema": {
                     "type": "string",

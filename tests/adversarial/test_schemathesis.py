@@ -138,6 +138,9 @@ UNKNOWABLE_ERRORS = {
     ("labels", "does_not_exist"),
     ("before", "does_not_exist"),
     ("after", "does_not_exist"),
+    # ordering=position needs list= too: a rule across two parameters, which the
+    # parameters' schemas cannot state (the ordering's description says it).
+    ("ordering", "requires_list"),
 }
 
 

@@ -214,9 +214,13 @@ def test_a_move_honours_if_match(auth_client):
 
 
 def test_ordering_by_position_needs_a_list(auth_client):
-    assert_problem(
+    body = assert_problem(
         auth_client.get(TASKS + "?ordering=position"), status.HTTP_400_BAD_REQUEST
     )
+    # A code of its own, which the schema fuzzing knows is a cross-parameter rule.
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [
+        ("ordering", "requires_list")
+    ]
 
 
 def test_a_position_page_is_two_queries(auth_client, django_assert_max_num_queries):
