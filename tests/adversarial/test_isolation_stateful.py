@@ -28,6 +28,7 @@ example deletes its users and tasks when it ends. CI runs a bounded machine;
 
 from __future__ import annotations
 
+import builtins
 import datetime
 import os
 import string
@@ -194,7 +195,7 @@ class ModelTask:
             "labels": sorted(self.labels),
         }
 
-    def spellings(self) -> list[str]:
+    def spellings(self) -> builtins.list[str]:  # (``list`` is a field here)
         return [self.id, self.id.replace("-", ""), self.id.upper()]
 
 

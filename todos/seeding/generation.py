@@ -13,6 +13,7 @@ import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import overload
 
 from todos.ids import uuid7, uuid7_text
 from todos.models import (
@@ -183,6 +184,16 @@ class TaskGenerator:
             )
         ]
         return Shelf(str(owner_id), rng, lists, labels)
+
+    @overload
+    def tasks(
+        self, owner_id: uuid.UUID, count: int, rng: random.Random
+    ) -> Iterator[Row]: ...
+
+    @overload
+    def tasks(
+        self, owner_id: uuid.UUID, count: int, rng: random.Random, shelf: Shelf
+    ) -> Iterator[ListedRow]: ...
 
     def tasks(
         self,
