@@ -11,7 +11,12 @@ or on another user's, a deleted, a random or a malformed id, with random
 * a step changes no row of any other user (a snapshot of every column before and
   after), and the database holds exactly the model, version and timestamps included;
 * foreign, deleted, random and malformed ids all get the very same 404 as a missing
-  task, never a 403, 400, 412 or 304 that would tell them apart;
+  task, never a 403, 400, 412 or 304 that would tell them apart; the same holds for
+  the routes of lists and labels (rename, delete);
+* a task write naming another user's (or a deleted, or a random) list or label is a
+  400 on ``list`` or ``labels``, worded as for an id that exists nowhere; a user's
+  tasks only ever reference that user's lists and labels, and the list and label
+  collections show exactly the user's own;
 * walking every page of a list with random filters, ordering and page size (and back
   again) gives exactly the model's matching tasks of that user, once each, in order;
   a cursor handed to another user only ever pages through that user's own tasks.
@@ -23,6 +28,7 @@ example deletes its users and tasks when it ends. CI runs a bounded machine;
 
 from __future__ import annotations
 
+import builtins
 import datetime
 import os
 import string
@@ -34,6 +40,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from hypothesis import settings
@@ -53,7 +60,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
 from tests.factories import TaskFactory, UserFactory
 from todos.expressions import DatabaseNow
-from todos.models import PRIORITY_BY_NAME, Task, TaskStatus
+from todos.models import PRIORITY_BY_NAME, Label, Task, TaskLabel, TaskList, TaskStatus
 from todos.pagination import ORDERINGS, TaskCursorPagination
 
 if TYPE_CHECKING:
@@ -75,6 +82,10 @@ MACHINE_SETTINGS = settings(
 N_USERS = 4
 ACTORS = st.integers(min_value=0, max_value=N_USERS - 1)
 LIST = reverse("todos:task-list")
+LISTS = reverse("todos:list-list")
+LABELS = reverse("todos:label-list")
+# Where a list's or label's id (for a task's list or labels) is drawn from.
+REF_KINDS = ["own", "own", "own", "none", "foreign", "deleted", "random"]
 STATUSES = [s.value for s in TaskStatus]
 PRIORITIES = list(PRIORITY_BY_NAME)
 PAGE_SIZE = TaskCursorPagination.page_size
@@ -134,6 +145,8 @@ TIME_FILTERS = {
     "updated_after": ("updated_at", 1),
 }
 CHANGEABLE = ["title", "description", "status", "priority", "due_at"]
+# Task keys that name other rows: a write may carry them beside the CHANGEABLE ones.
+REFERENCES = ["list", "labels"]
 
 
 def _parse_time(value: str | None) -> datetime.datetime | None:
@@ -165,9 +178,11 @@ class ModelTask:
     updated_at: datetime.datetime
     version: int
     alive: bool = True
+    list: str | None = None
+    labels: tuple[str, ...] = ()
 
     def content(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in CHANGEABLE}
+        return {name: getattr(self, name) for name in [*CHANGEABLE, *REFERENCES]}
 
     def representation(self) -> dict[str, Any]:
         return {
@@ -176,12 +191,11 @@ class ModelTask:
             "completed_at": self.completed_at,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
-            # The machine keeps every task in the inbox, unlabelled.
-            "list": None,
-            "labels": [],
+            "list": self.list,
+            "labels": sorted(self.labels),
         }
 
-    def spellings(self) -> list[str]:
+    def spellings(self) -> builtins.list[str]:  # (``list`` is a field here)
         return [self.id, self.id.replace("-", ""), self.id.upper()]
 
 
@@ -190,7 +204,18 @@ def _as_values(body: dict[str, Any]) -> dict[str, Any]:
     out = dict(body)
     for name in ("due_at", "completed_at", "created_at", "updated_at"):
         out[name] = _parse_time(body[name])
+    out["labels"] = sorted(body["labels"])
     return out
+
+
+@dataclass
+class ModelGroup:
+    """A list or a label, as the machine knows it."""
+
+    id: str
+    owner: int
+    name: str
+    alive: bool = True
 
 
 @dataclass(frozen=True)
@@ -227,6 +252,7 @@ class TaskIsolationMachine(RuleBasedStateMachine):
             )
             self.clients.append(client)
         self.tasks: dict[str, ModelTask] = {}
+        self.groups: dict[str, dict[str, ModelGroup]] = {"list": {}, "label": {}}
         self.links: list[Link] = []
         self.counter = 0
         self.actor: int | None = None
@@ -235,9 +261,14 @@ class TaskIsolationMachine(RuleBasedStateMachine):
         assert missing.status_code == status.HTTP_404_NOT_FOUND
         assert missing["Content-Type"] == "application/problem+json"
         self.not_found = missing.json()
+        for kind in ("list", "label"):
+            url = reverse(f"todos:{kind}-detail", args=[uuid.uuid4()])
+            assert self.clients[0].get(url).json() == self.not_found
 
     def teardown(self) -> None:
         Task.objects.all().delete()
+        TaskList.objects.all().delete()
+        Label.objects.all().delete()
         User.objects.filter(pk__in=[user.pk for user in self.users]).delete()
         cache.clear()
 
@@ -257,6 +288,11 @@ class TaskIsolationMachine(RuleBasedStateMachine):
         body: Any = None,
         headers: dict[str, str] | None = None,
     ) -> HttpResponse:
+        """Send as ``actor``; check the response leaks nothing of another user's.
+
+        Ids the request itself carried may come back (a 400 may name the value it
+        refuses): the caller knew them already.
+        """
         extra = {
             "HTTP_" + name.upper().replace("-", "_"): value
             for name, value in (headers or {}).items()
@@ -266,10 +302,12 @@ class TaskIsolationMachine(RuleBasedStateMachine):
             response = getattr(client, method)(url, **extra)
         else:
             response = getattr(client, method)(url, body, format="json", **extra)
-        self._check_no_leak(actor, response)
+        self._check_no_leak(actor, response, sent=f"{url} {body!r}")
         return response
 
-    def _check_no_leak(self, actor: int, response: HttpResponse) -> None:
+    def _check_no_leak(
+        self, actor: int, response: HttpResponse, *, sent: str = ""
+    ) -> None:
         assert response.status_code < 500, response.content
         if response.status_code >= 400:
             assert response["Content-Type"] == "application/problem+json"
@@ -283,6 +321,16 @@ class TaskIsolationMachine(RuleBasedStateMachine):
                 assert needle not in seen, (
                     f"user {actor} was shown user {task.owner}'s task {task.id}"
                 )
+        for kind, groups in self.groups.items():
+            for group in groups.values():
+                if group.owner == actor:
+                    continue
+                for needle in (group.id, group.id.upper(), group.name):
+                    if needle.lower() in sent.lower():
+                        continue
+                    assert needle not in seen, (
+                        f"user {actor} was shown user {group.owner}'s {kind} {group.id}"
+                    )
 
     def _expect_404(self, response: HttpResponse) -> None:
         assert response.status_code == status.HTTP_404_NOT_FOUND, (
@@ -400,9 +448,13 @@ class TaskIsolationMachine(RuleBasedStateMachine):
 
     @initialize(data=st.data())
     def a_few_tasks_each(self, data: st.DataObject) -> None:
-        """Start with tasks for everyone, so that early steps have targets."""
+        """Tasks, a list and a label for everyone: early steps have targets."""
         type(self).steps += 1
         for actor in range(N_USERS):
+            # A list and a label each: foreign ids to try from the first step on.
+            for kind in ("list", "label"):
+                self._begin(actor, new_step=False)
+                self._create_group(actor, kind)
             for _ in range(data.draw(st.integers(0, 4), label=f"user {actor} tasks")):
                 self._begin(actor, new_step=False)
                 self._create(actor, data)
@@ -494,6 +546,8 @@ class TaskIsolationMachine(RuleBasedStateMachine):
                     "status": TaskStatus.PENDING,
                     "priority": "normal",
                     "due_at": None,
+                    "list": None,
+                    "labels": (),
                     **want,
                 }
         url = reverse(f"todos:task-{action}", args=[target.raw])
@@ -547,6 +601,179 @@ class TaskIsolationMachine(RuleBasedStateMachine):
             want: dict[str, Any] = {}
             if task.status == TaskStatus.COMPLETED:
                 want = {"status": TaskStatus.PENDING}
+            self._check_written(task, want, response)
+
+    # --- lists and labels ------------------------------------------------------------
+
+    def _groups(self, kind: str, *, actor: int, alive: bool = True) -> list[str]:
+        return [
+            g.id
+            for g in self.groups[kind].values()
+            if g.alive == alive and (g.owner == actor or not alive)
+        ]
+
+    def _draw_group(self, data: st.DataObject, kind: str, actor: int) -> Target:
+        """An id for a list's or label's route: own, foreign, deleted, random, junk."""
+        pick = data.draw(st.sampled_from(TARGET_KINDS), label=f"{kind} target")
+        pools = {
+            "own": self._groups(kind, actor=actor),
+            "foreign": [
+                g.id for g in self.groups[kind].values() if g.alive and g.owner != actor
+            ],
+            "deleted": self._groups(kind, actor=actor, alive=False),
+        }
+        if pools.get(pick):
+            group_id = data.draw(st.sampled_from(pools[pick]), label=pick)
+            return Target(group_id, group_id, pick)
+        if pick == "malformed":
+            return Target(data.draw(MALFORMED_IDS, label="malformed"), None, pick)
+        return Target(str(data.draw(st.uuids(), label="random")), None, "random")
+
+    def _owned_group(self, kind: str, actor: int, target: Target) -> ModelGroup | None:
+        group = self.groups[kind].get(target.task_id or "")
+        return group if group and group.alive and group.owner == actor else None
+
+    def _draw_reference(
+        self, data: st.DataObject, kind: str, actor: int, *, nullable: bool
+    ) -> tuple[str | None, bool]:
+        """An id to put in a task's ``list`` or ``labels``, and whether it is valid."""
+        kinds = REF_KINDS if nullable else [k for k in REF_KINDS if k != "none"]
+        pick = data.draw(st.sampled_from(kinds), label=f"{kind} reference")
+        pools = {
+            "own": self._groups(kind, actor=actor),
+            "foreign": [
+                g.id for g in self.groups[kind].values() if g.alive and g.owner != actor
+            ],
+            "deleted": self._groups(kind, actor=actor, alive=False),
+        }
+        if pick == "none":
+            return None, True
+        if pools.get(pick):
+            return data.draw(st.sampled_from(pools[pick]), label=pick), pick == "own"
+        return str(data.draw(st.uuids(), label="random")), False
+
+    @rule(actor=ACTORS, kind=st.sampled_from(["list", "label"]))
+    def create_group(self, actor: int, kind: str) -> None:
+        self._begin(actor)
+        self._create_group(actor, kind)
+
+    def _create_group(self, actor: int, kind: str) -> None:
+        name = f"{kind} {self._new_token()}"
+        url = LISTS if kind == "list" else LABELS
+        response = self._call(actor, "post", url, {"name": name})
+        assert response.status_code == status.HTTP_201_CREATED, response.content
+        body = response.json()
+        assert body["name"] == name
+        assert body["id"] not in self.groups[kind]
+        self.groups[kind][body["id"]] = ModelGroup(body["id"], actor, name)
+
+    @rule(actor=ACTORS, kind=st.sampled_from(["list", "label"]), data=st.data())
+    def rename_group(self, actor: int, kind: str, data: st.DataObject) -> None:
+        self._begin(actor)
+        target = self._draw_group(data, kind, actor)
+        group = self._owned_group(kind, actor, target)
+        name = f"{kind} {self._new_token()}"
+        url = reverse(f"todos:{kind}-detail", args=[target.raw])
+        response = self._call(actor, "patch", url, {"name": name})
+        if group is None:
+            self._expect_404(response)
+            return
+        assert response.status_code == status.HTTP_200_OK, response.content
+        assert response.json()["name"] == name
+        group.name = name
+
+    @rule(actor=ACTORS, kind=st.sampled_from(["list", "label"]), data=st.data())
+    def delete_group(self, actor: int, kind: str, data: st.DataObject) -> None:
+        self._begin(actor)
+        target = self._draw_group(data, kind, actor)
+        group = self._owned_group(kind, actor, target)
+        url = reverse(f"todos:{kind}-detail", args=[target.raw])
+        tasks = data.draw(st.sampled_from(["move_to_inbox", "delete"]), label="tasks")
+        if kind == "list":
+            url = f"{url}?tasks={tasks}"
+        response = self._call(actor, "delete", url)
+        if group is None:
+            self._expect_404(response)
+            return
+        assert response.status_code == status.HTTP_204_NO_CONTENT, response.content
+        group.alive = False
+        affected = [
+            t
+            for t in self.tasks.values()
+            if t.alive
+            and (t.list == group.id if kind == "list" else group.id in t.labels)
+        ]
+        if kind == "list" and tasks == "delete":
+            for task in affected:
+                task.alive = False
+            return
+        # The tasks it held (carried) changed: versions one up, updated_at moved.
+        stored = {
+            str(pk): (version, updated)
+            for pk, version, updated in Task.objects.filter(
+                pk__in=[t.id for t in affected]
+            ).values_list("pk", "version", "updated_at")
+        }
+        for task in affected:
+            version, updated = stored[task.id]
+            assert version == task.version + 1
+            assert updated >= task.updated_at
+            task.version, task.updated_at = version, updated
+            if kind == "list":
+                task.list = None
+            else:
+                task.labels = tuple(i for i in task.labels if i != group.id)
+
+    @rule(actor=ACTORS, kind=st.sampled_from(["list", "label"]))
+    def list_groups(self, actor: int, kind: str) -> None:
+        """The collection is exactly the caller's own, lists in creation order."""
+        self._begin(actor)
+        response = self._call(actor, "get", LISTS if kind == "list" else LABELS)
+        assert response.status_code == status.HTTP_200_OK, response.content
+        got = [(item["id"], item["name"]) for item in response.json()]
+        own = [
+            (g.id, g.name)
+            for g in self.groups[kind].values()
+            if g.alive and g.owner == actor
+        ]
+        if kind == "list":
+            assert got == own
+        else:
+            assert sorted(got) == sorted(own)
+
+    @rule(actor=ACTORS, data=st.data())
+    def assign(self, actor: int, data: st.DataObject) -> None:
+        """Put a task into a list and give it labels, ids of anyone's included."""
+        self._begin(actor)
+        target = self._draw_target(data, actor)
+        task = self._owned(actor, target)
+        names = data.draw(
+            st.sets(st.sampled_from(REFERENCES), min_size=1), label="references"
+        )
+        body: dict[str, Any] = {}
+        want: dict[str, Any] = {}
+        bad: set[str] = set()
+        if "list" in names:
+            ref, ok = self._draw_reference(data, "list", actor, nullable=True)
+            body["list"] = want["list"] = ref
+            bad |= set() if ok else {"list"}
+        if "labels" in names:
+            refs = []
+            for _ in range(data.draw(st.integers(0, 3), label="how many labels")):
+                ref, ok = self._draw_reference(data, "label", actor, nullable=False)
+                refs.append(ref)
+                bad |= set() if ok else {"labels"}
+            body["labels"] = refs
+            want["labels"] = tuple(sorted(set(refs)))
+        url = reverse("todos:task-detail", args=[target.raw])
+        response = self._call(actor, "patch", url, body)
+        if task is None:
+            self._expect_404(response)
+        elif bad:
+            assert response.status_code == status.HTTP_400_BAD_REQUEST, response.content
+            fields = {e["field"] for e in response.json()["errors"]}
+            assert fields == bad, response.content
+        else:
             self._check_written(task, want, response)
 
     # --- lists -----------------------------------------------------------------------
@@ -735,6 +962,9 @@ class TaskIsolationMachine(RuleBasedStateMachine):
 
     @staticmethod
     def _rows() -> dict[str, tuple[Any, ...]]:
+        labels: dict[str, list[str]] = {}
+        for task_id, label_id in TaskLabel.objects.values_list("task_id", "label_id"):
+            labels.setdefault(str(task_id), []).append(str(label_id))
         rows = Task.objects.values_list(
             "id",
             "owner_id",
@@ -747,8 +977,17 @@ class TaskIsolationMachine(RuleBasedStateMachine):
             "created_at",
             "updated_at",
             "version",
+            "list_id",
         )
-        return {str(row[0]): (str(row[0]), *row[1:]) for row in rows}
+        return {
+            str(row[0]): (
+                str(row[0]),
+                *row[1:-1],
+                None if row[-1] is None else str(row[-1]),
+                tuple(sorted(labels.get(str(row[0]), []))),
+            )
+            for row in rows
+        }
 
     @invariant()
     def no_other_users_row_changed_and_the_database_is_the_model(self) -> None:
@@ -781,7 +1020,26 @@ class TaskIsolationMachine(RuleBasedStateMachine):
                 task.created_at,
                 task.updated_at,
                 task.version,
+                task.list,
+                tuple(sorted(task.labels)),
             )
+        for kind, model in (("list", TaskList), ("label", Label)):
+            stored = {
+                str(pk): (owner, name)
+                for pk, owner, name in model.objects.values_list("pk", "owner", "name")
+            }
+            assert stored == {
+                g.id: (self.users[g.owner].pk, g.name)
+                for g in self.groups[kind].values()
+                if g.alive
+            }
+        # Said by the model check above too; this is the property itself.
+        assert (
+            not Task.objects.exclude(list__owner=F("owner"))
+            .exclude(list__isnull=True)
+            .exists()
+        )
+        assert not TaskLabel.objects.exclude(label__owner=F("task__owner")).exists()
         self.snapshot = rows
 
 

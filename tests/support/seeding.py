@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management import call_command
 
-from todos.models import Task
+from todos.models import Label, Task, TaskLabel, TaskList
 from todos.seeding import seed_users
 
 
@@ -33,3 +33,31 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
     ):
         snapshot.setdefault(email, []).append(tuple(task))
     return snapshot
+
+
+def shelves_snapshot() -> dict[str, dict[str, list[tuple[Any, ...]]]]:
+    """Each seed user's lists, labels, and tasks' places in them, by name (no ids)."""
+    owners = seed_users()
+    result: dict[str, dict[str, list[tuple[Any, ...]]]] = {}
+    for email in owners.order_by("email").values_list("email", flat=True):
+        result[email] = {"lists": [], "labels": [], "tasks": []}
+    lists = TaskList.objects.filter(owner__in=owners).order_by(
+        "owner__email", "position"
+    )
+    for email, *row in lists.values_list("owner__email", "name", "color", "position"):
+        result[email]["lists"].append(tuple(row))
+    labels = Label.objects.filter(owner__in=owners).order_by("owner__email", "name")
+    for email, *row in labels.values_list("owner__email", "name", "color"):
+        result[email]["labels"].append(tuple(row))
+    names: dict[Any, list[str]] = {}
+    links = TaskLabel.objects.filter(owner__in=owners)
+    for task_id, name in links.values_list("task_id", "label__name"):
+        names.setdefault(task_id, []).append(name)
+    tasks = seed_tasks().order_by("owner__email", "created_at", "id")
+    for task_id, email, title, list_name in tasks.values_list(
+        "id", "owner__email", "title", "list__name"
+    ):
+        result[email]["tasks"].append(
+            (title, list_name, tuple(sorted(names.get(task_id, []))))
+        )
+    return result

@@ -3,8 +3,9 @@
 ``manage.py seed`` is a thin command over this package:
 
 * :mod:`~todos.seeding.users`: the seed users' emails, their creation and removal;
-* :mod:`~todos.seeding.generation`: plausible tasks as rows, the same for a seed;
-* :mod:`~todos.seeding.loading`: rows into the table, by COPY on PostgreSQL;
+* :mod:`~todos.seeding.generation`: plausible tasks as rows, and each user's lists
+  and labels and the tasks' places in them, the same for a seed;
+* :mod:`~todos.seeding.loading`: rows into the tables, by COPY on PostgreSQL;
 * :mod:`~todos.seeding.indexes`: the task indexes dropped for a big load, rebuilt;
 * :mod:`~todos.seeding.progress`: the progress line of a load;
 * :mod:`~todos.seeding.runner`: one run, putting them together.

@@ -12,9 +12,17 @@ import random
 import secrets
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import overload
 
-from todos.ids import uuid7_text
-from todos.models import TITLE_MAX_LENGTH, TaskPriority, TaskStatus
+from todos.ids import uuid7, uuid7_text
+from todos.models import (
+    POSITION_GAP,
+    TITLE_MAX_LENGTH,
+    Color,
+    TaskPriority,
+    TaskStatus,
+)
 
 DAY = 86_400
 YEAR = 365 * DAY
@@ -73,11 +81,62 @@ WORDS = (
 # due, completed, created and updated times as Unix seconds: the column order of
 # loading.CopyFormatter.line().
 Row = tuple[str, str, str, str, str, int, int | None, int | None, int, int]
+# A row with its list's id last (None: the inbox); a plain Row is an inbox task.
+ListedRow = tuple[
+    str, str, str, str, str, int, int | None, int | None, int, int, str | None
+]
+# One label on one task: owner id, task id, label id (canonical UUID text).
+Link = tuple[str, str, str]
+
+# Each user gets LISTS_MIN..LISTS_MAX lists and LABELS_MIN..LABELS_MAX labels, named
+# from these (no two alike), coloured from the palette.
+LISTS_MIN, LISTS_MAX = 3, 5
+LABELS_MIN, LABELS_MAX = 4, 6
+LIST_NAMES = (
+    "Work", "Home", "Errands", "Personal", "Shopping", "Side project", "Family",
+    "Health", "Finance", "Travel",
+)  # fmt: skip
+LABEL_NAMES = (
+    "urgent", "waiting", "quick win", "phone", "computer", "outside", "someday",
+    "reading", "meeting", "low energy", "email", "weekend",
+)  # fmt: skip
+# The share of tasks in a list (the rest are in the inbox), and of tasks with at
+# least one label; a labelled task has one label, sometimes two, rarely three.
+LIST_SHARE = 0.7
+LABEL_SHARE = 0.3
+SECOND_LABEL_SHARE = 0.3
+THIRD_LABEL_SHARE = 0.05
+PALETTE = tuple(Color.values)
 
 
 def utc_datetime(seconds: int) -> datetime.datetime:
     """A row's Unix seconds as an aware UTC ``datetime``."""
     return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+
+
+@dataclass(frozen=True)
+class Named:
+    """A list or a label to create: its id, name, colour (None: none) and place."""
+
+    id: str
+    name: str
+    color: str | None
+    position: int
+
+
+@dataclass
+class Shelf:
+    """One user's lists and labels, and where their tasks go.
+
+    ``links`` collects the labels put on tasks as :meth:`TaskGenerator.tasks` yields
+    them, to be written after the tasks.
+    """
+
+    owner_id: str
+    rng: random.Random
+    lists: list[Named]
+    labels: list[Named]
+    links: list[Link] = field(default_factory=list)
 
 
 class TaskGenerator:
@@ -98,10 +157,55 @@ class TaskGenerator:
         # Reproducible demo data, not secrets: a seeded PRNG is the point.
         return random.Random(f"{self.seed}:{position}")  # noqa: S311
 
+    def shelf(self, owner_id: uuid.UUID, rng: random.Random) -> Shelf:
+        """A user's lists and labels, drawn from ``rng`` (names, colours, order).
+
+        ``rng`` also places the user's tasks (:meth:`tasks`): give it its own
+        generator so that the tasks themselves stay what the seed made them before.
+        The ids are fresh UUIDv7s.
+        """
+        lists = [
+            Named(str(uuid7()), name, color, (n + 1) * POSITION_GAP)
+            for n, (name, color) in enumerate(
+                zip(
+                    rng.sample(LIST_NAMES, rng.randint(LISTS_MIN, LISTS_MAX)),
+                    rng.sample(PALETTE, LISTS_MAX),
+                    strict=False,
+                )
+            )
+        ]
+        labels = [
+            # A few labels go without a colour, as people leave them.
+            Named(str(uuid7()), name, None if rng.random() < 0.2 else color, 0)
+            for name, color in zip(
+                rng.sample(LABEL_NAMES, rng.randint(LABELS_MIN, LABELS_MAX)),
+                rng.sample(PALETTE, LABELS_MAX),
+                strict=False,
+            )
+        ]
+        return Shelf(str(owner_id), rng, lists, labels)
+
+    @overload
     def tasks(
         self, owner_id: uuid.UUID, count: int, rng: random.Random
-    ) -> Iterator[Row]:
+    ) -> Iterator[Row]: ...
+
+    @overload
+    def tasks(
+        self, owner_id: uuid.UUID, count: int, rng: random.Random, shelf: Shelf
+    ) -> Iterator[ListedRow]: ...
+
+    def tasks(
+        self,
+        owner_id: uuid.UUID,
+        count: int,
+        rng: random.Random,
+        shelf: Shelf | None = None,
+    ) -> Iterator[Row | ListedRow]:
         """``count`` tasks for ``owner_id``, oldest first.
+
+        With a ``shelf`` (the owner's), each row ends with its list's id (None: the
+        inbox) and the labels put on it are added to ``shelf.links``.
 
         Each id is the UUIDv7 of the task's creation time: ids sort as the tasks
         were created, as they would had the API made them one after another. Its
@@ -132,7 +236,7 @@ class TaskGenerator:
             if rand() < DUE_SHARE:
                 due = now + DUE_EARLIEST + int(rand() * (DUE_LATEST - DUE_EARLIEST))
                 due -= due % 900
-            yield (
+            row: Row = (
                 uuid7_text(created * 1000 + int(rand() * 1000), bits(74) ^ salt),
                 owner,
                 self._title(rng),
@@ -144,6 +248,10 @@ class TaskGenerator:
                 created,
                 updated,
             )
+            if shelf is None:
+                yield row
+            else:
+                yield (*row, _place(row[0], shelf))
 
     def _title(self, rng: random.Random) -> str:
         if rng.random() < 0.04:
@@ -185,3 +293,16 @@ class TaskGenerator:
                 sentences.append(f"{sentence[0].upper()}{sentence[1:]}.")
             paragraphs.append(" ".join(sentences))
         return "\n\n".join(paragraphs)
+
+
+def _place(task_id: str, shelf: Shelf) -> str | None:
+    """Label the task (into ``shelf.links``) and return its list's id, or None."""
+    rand = shelf.rng.random
+    if shelf.labels and rand() < LABEL_SHARE:
+        count = 1 + (rand() < SECOND_LABEL_SHARE) + (rand() < THIRD_LABEL_SHARE)
+        for label in shelf.rng.sample(shelf.labels, min(count, len(shelf.labels))):
+            shelf.links.append((shelf.owner_id, task_id, label.id))
+    if not shelf.lists or rand() >= LIST_SHARE:
+        return None
+    # The first lists are the busy ones (Work fills up faster than Travel).
+    return shelf.lists[int(rand() ** 2 * len(shelf.lists))].id

@@ -1,23 +1,29 @@
-"""Writing generated rows: PostgreSQL's COPY, or ``bulk_create`` elsewhere."""
+"""Writing generated rows: PostgreSQL's COPY, or ``bulk_create`` elsewhere.
+
+The few lists and labels go through ``bulk_create`` everywhere; the tasks (with
+their list ids) and the task-label links are streamed with COPY on PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 
 from django.db import connection
 from psycopg.copy import QueuedLibpqWriter
 
-from todos.models import Task
-from todos.seeding.generation import DAY, Row, utc_datetime
+from todos.models import Label, Task, TaskLabel, TaskList
+from todos.seeding.generation import DAY, Link, ListedRow, Row, Shelf, utc_datetime
 from todos.seeding.progress import Progress
 
 COPY_SQL = (
     "COPY todos_task (id, owner_id, title, description, status, priority, due_at, "
-    "completed_at, created_at, updated_at, version) FROM STDIN"
+    "completed_at, created_at, updated_at, version, list_id) FROM STDIN"
 )
+NULL = "\\N"  # COPY's text format for NULL
+LINKS_COPY_SQL = "COPY todos_tasklabel (owner_id, task_id, label_id) FROM STDIN"
 
 
 class CopyFormatter:
@@ -36,7 +42,7 @@ class CopyFormatter:
 
     def timestamp(self, seconds: int | None) -> str:
         if seconds is None:
-            return "\\N"
+            return NULL
         day, second = divmod(seconds, DAY)
         date = self._days.get(day)
         if date is None:
@@ -44,12 +50,16 @@ class CopyFormatter:
             self._days[day] = date
         return f"{date} {self._times[second]}+00"
 
-    def line(self, row: Row) -> str:
-        id_, owner, title, text, status, priority, due, done, created, updated = row
+    def line(self, row: Row | ListedRow) -> str:
+        """One task's line; a plain :data:`Row` (no list id) is an inbox task."""
+        id_, owner, title, text, status, priority, due, done, created, updated = row[
+            :10
+        ]
+        list_id = (len(row) > 10 and row[10]) or NULL  # type: ignore[misc]
         return (
             f"{id_}\t{owner}\t{_escape(title)}\t{_escape(text)}\t{status}\t{priority}\t"
             f"{self.timestamp(due)}\t{self.timestamp(done)}\t"
-            f"{self.timestamp(created)}\t{self.timestamp(updated)}\t1\n"
+            f"{self.timestamp(created)}\t{self.timestamp(updated)}\t1\t{list_id}\n"
         )
 
 
@@ -66,8 +76,9 @@ def _escape(value: str) -> str:
     return value
 
 
-def _task(row: Row) -> Task:
-    id_, owner, title, text, status, priority, due, done, created, updated = row
+def _task(row: Row | ListedRow) -> Task:
+    id_, owner, title, text, status, priority, due, done, created, updated = row[:10]
+    list_id = row[10] if len(row) > 10 else None  # type: ignore[misc]
     return Task(
         id=uuid.UUID(id_),
         owner_id=uuid.UUID(owner),
@@ -80,10 +91,13 @@ def _task(row: Row) -> Task:
         created_at=utc_datetime(created),
         updated_at=utc_datetime(updated),
         version=1,
+        list_id=None if list_id is None else uuid.UUID(list_id),
     )
 
 
-def copy_tasks(rows: Iterator[Row], *, batch_size: int, progress: Progress) -> None:
+def copy_tasks(
+    rows: Iterator[Row | ListedRow], *, batch_size: int, progress: Progress
+) -> None:
     """Insert ``rows`` with PostgreSQL's COPY on the default connection."""
     formatter = CopyFormatter()
     line = formatter.line
@@ -102,7 +116,7 @@ def copy_tasks(rows: Iterator[Row], *, batch_size: int, progress: Progress) -> N
 
 
 def bulk_create_tasks(
-    rows: Iterator[Row], *, batch_size: int, progress: Progress
+    rows: Iterator[Row | ListedRow], *, batch_size: int, progress: Progress
 ) -> None:
     """Insert ``rows`` through the ORM: the path for databases without COPY."""
     done = 0
@@ -110,3 +124,63 @@ def bulk_create_tasks(
         Task.objects.bulk_create(batch)
         done += len(batch)
         progress.update(done)
+
+
+def create_shelves(shelves: Sequence[Shelf]) -> None:
+    """Create the users' lists and labels (a few per user: ``bulk_create`` will do)."""
+    TaskList.objects.bulk_create(
+        [
+            TaskList(
+                id=uuid.UUID(named.id),
+                owner_id=uuid.UUID(shelf.owner_id),
+                name=named.name,
+                color=named.color,
+                position=named.position,
+            )
+            for shelf in shelves
+            for named in shelf.lists
+        ],
+        batch_size=1_000,
+    )
+    Label.objects.bulk_create(
+        [
+            Label(
+                id=uuid.UUID(named.id),
+                owner_id=uuid.UUID(shelf.owner_id),
+                name=named.name,
+                color=named.color,
+            )
+            for shelf in shelves
+            for named in shelf.labels
+        ],
+        batch_size=1_000,
+    )
+
+
+def copy_links(links: Iterable[Link], *, batch_size: int) -> None:
+    """Insert task-label links with COPY (after their tasks and labels)."""
+    with connection.cursor() as wrapper, connection.wrap_database_errors:
+        cursor = wrapper.cursor
+        with cursor.copy(LINKS_COPY_SQL, writer=QueuedLibpqWriter(cursor)) as copy:
+            batch: list[str] = []
+            for owner, task, label in links:
+                batch.append(f"{owner}\t{task}\t{label}\n")
+                if len(batch) >= batch_size:
+                    copy.write("".join(batch))
+                    batch.clear()
+            if batch:
+                copy.write("".join(batch))
+
+
+def bulk_create_links(links: Iterable[Link], *, batch_size: int) -> None:
+    """Insert task-label links through the ORM: the path for databases without COPY."""
+    it = iter(links)
+    while batch := [
+        TaskLabel(
+            owner_id=uuid.UUID(owner),
+            task_id=uuid.UUID(task),
+            label_id=uuid.UUID(label),
+        )
+        for owner, task, label in islice(it, batch_size)
+    ]:
+        TaskLabel.objects.bulk_create(batch)

@@ -1,12 +1,14 @@
-"""One seed run: users, their tasks, and the task indexes, in the right order.
+"""One seed run: users, their lists and labels, their tasks, and the task indexes.
 
-The users and tasks are written in one transaction: a failed or interrupted load
-leaves the previous data. On PostgreSQL the tasks are streamed with COPY; a load
-bigger than the table goes in without the indexes and the owner foreign key
-(:mod:`todos.seeding.indexes`): the key is added back before the commit, the indexes
-are built after it on several connections side by side. A run interrupted while it
-builds them leaves the data in place, and the next run builds the missing indexes
-before anything else. Elsewhere the tasks go through ``bulk_create``.
+The users, lists, labels, tasks and label links are written in one transaction: a
+failed or interrupted load leaves the previous data. On PostgreSQL the tasks are
+streamed with COPY, their list ids with them; a load bigger than the table goes in
+without the task indexes and foreign keys (:mod:`todos.seeding.indexes`): the keys
+are added back before the commit, the indexes are built after it on several
+connections side by side. A run interrupted while it builds them leaves the data in
+place, and the next run builds the missing indexes before anything else. The label
+links follow the tasks, by COPY as well. Elsewhere the tasks and links go through
+``bulk_create``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from todos.seeding import indexes
-from todos.seeding.generation import Row, TaskGenerator
-from todos.seeding.loading import bulk_create_tasks, copy_tasks
+from todos.seeding.generation import ListedRow, Row, Shelf, TaskGenerator
+from todos.seeding.loading import (
+    bulk_create_links,
+    bulk_create_tasks,
+    copy_links,
+    copy_tasks,
+    create_shelves,
+)
 from todos.seeding.progress import Progress
 from todos.seeding.users import (
     SEED_EMAIL_DOMAIN,
@@ -108,14 +116,22 @@ def seed(
             password=password_hash,
             generator=generator,
         )
-        rows = _rows(owners, generator)
+        shelves = [
+            generator.shelf(user.pk, shelf_rng) for user, _, _, shelf_rng in owners
+        ]
+        create_shelves(shelves)
+        rows = _rows(owners, shelves, generator)
+        links = (link for shelf in shelves for link in shelf.links)
         if not postgresql:
             bulk_create_tasks(rows, batch_size=batch_size, progress=progress)
+            bulk_create_links(links, batch_size=batch_size)
         elif total >= max(BULK_INDEX_THRESHOLD, indexes.table_size_estimate()):
             with indexes.without_indexes() as rebuild:
                 copy_tasks(rows, batch_size=batch_size, progress=progress)
+            copy_links(links, batch_size=batch_size)
         else:
             copy_tasks(rows, batch_size=batch_size, progress=progress)
+            copy_links(links, batch_size=batch_size)
     progress.finish()
     if rebuild:
         loaded = time.perf_counter() - started
@@ -127,6 +143,8 @@ def seed(
     return Seeded(users=len(owners), tasks=total, seconds=time.perf_counter() - started)
 
 
-def _rows(owners: list[Owner], generator: TaskGenerator) -> Iterator[Row]:
-    for user, rng, count in owners:
-        yield from generator.tasks(user.pk, count, rng)
+def _rows(
+    owners: list[Owner], shelves: list[Shelf], generator: TaskGenerator
+) -> Iterator[Row | ListedRow]:
+    for (user, rng, count, _), shelf in zip(owners, shelves, strict=True):
+        yield from generator.tasks(user.pk, count, rng, shelf)

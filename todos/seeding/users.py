@@ -12,20 +12,31 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import User
-from todos.models import Task
+from todos.models import Label, Task, TaskList
 from todos.seeding.generation import DAY, YEAR, TaskGenerator, utc_datetime
 
 SEED_EMAIL_DOMAIN = "seed.example.com"
 HEAVY_USER_EMAIL = f"heavy@{SEED_EMAIL_DOMAIN}"
 DEFAULT_PASSWORD = "seed-password-123"  # noqa: S105 - a documented demo password
 
+# Tasks first (their label links go with them: the link table's same-owner keys
+# cascade), then the lists they were in and the labels.
 DELETE_SEED_TASKS_SQL = (
     "DELETE FROM todos_task WHERE owner_id IN "
     "(SELECT id FROM accounts_user WHERE lower(email) LIKE %s)"
 )
+DELETE_SEED_LISTS_SQL = (
+    "DELETE FROM todos_tasklist WHERE owner_id IN "
+    "(SELECT id FROM accounts_user WHERE lower(email) LIKE %s)"
+)
+DELETE_SEED_LABELS_SQL = (
+    "DELETE FROM todos_label WHERE owner_id IN "
+    "(SELECT id FROM accounts_user WHERE lower(email) LIKE %s)"
+)
 
-# A user, the generator of its tasks, and how many tasks it gets.
-Owner = tuple[User, random.Random, int]
+# A user, the generator of its tasks, how many tasks it gets, and the generator of
+# its lists and labels and of its tasks' places in them.
+Owner = tuple[User, random.Random, int, random.Random]
 
 
 def seed_user_email(position: int) -> str:
@@ -55,7 +66,7 @@ def create_users(
 
     ``counts`` holds the task counts of the numbered users, in order; ``heavy`` is
     the heavy user's (none when 0); ``scale`` the sizes of the scale users. Each
-    user's generator depends only on the seed and the user's place (its number,
+    user's generators depend only on the seed and the user's place (its number,
     ``heavy``, or its size), never on the others.
     """
     joined = utc_datetime(generator.now - YEAR - 30 * DAY)
@@ -74,21 +85,31 @@ def create_users(
             User(email=email, name=name, password=password, date_joined=joined),
             generator.rng_for(position),
             count,
+            generator.rng_for(f"{position}:shelf"),
         )
         for email, name, position, count in plan
     ]
-    User.objects.bulk_create([user for user, _, _ in owners], batch_size=1_000)
+    User.objects.bulk_create([owner[0] for owner in owners], batch_size=1_000)
     return owners
 
 
 def delete_seed_data() -> None:
-    """Delete the seed users and their tasks; the tasks first, in one statement.
+    """Delete the seed users, their tasks, lists and labels; the tasks first.
 
-    The ORM's cascade would fetch every task before deleting it.
+    On PostgreSQL one statement each: the ORM's cascade would fetch every task (and
+    every label link) before deleting it.
     """
     if connection.vendor == "postgresql":
+        pattern = [f"%@{SEED_EMAIL_DOMAIN}"]
         with connection.cursor() as cursor:
-            cursor.execute(DELETE_SEED_TASKS_SQL, [f"%@{SEED_EMAIL_DOMAIN}"])
+            for sql in (
+                DELETE_SEED_TASKS_SQL,
+                DELETE_SEED_LISTS_SQL,
+                DELETE_SEED_LABELS_SQL,
+            ):
+                cursor.execute(sql, pattern)
     else:
         Task.objects.filter(owner__in=seed_users()).delete()
+        TaskList.objects.filter(owner__in=seed_users()).delete()
+        Label.objects.filter(owner__in=seed_users()).delete()
     seed_users().delete()

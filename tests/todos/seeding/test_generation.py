@@ -1,15 +1,31 @@
-"""Generated tasks: reproducibility, variety and the task invariants."""
+"""Generated tasks, lists and labels: reproducibility, variety, the invariants."""
 
 from __future__ import annotations
 
 import datetime
+import uuid
 
 import pytest
 from django.utils import timezone
 
-from tests.support.seeding import run_seed, seed_tasks, snapshot
-from todos.models import Task
-from todos.seeding import scale_user_email, seed_user_email, seed_users
+from tests.support.seeding import run_seed, seed_tasks, shelves_snapshot, snapshot
+from todos.models import POSITION_GAP, Color, Task, TaskLabel
+from todos.seeding import (
+    TaskGenerator,
+    scale_user_email,
+    seed_user_email,
+    seed_users,
+)
+from todos.seeding.generation import (
+    LABEL_NAMES,
+    LABEL_SHARE,
+    LABELS_MAX,
+    LABELS_MIN,
+    LIST_NAMES,
+    LIST_SHARE,
+    LISTS_MAX,
+    LISTS_MIN,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -104,3 +120,69 @@ def test_ids_follow_creation_time_within_each_owner():
             user.tasks.order_by("created_at", "id").values_list("id", flat=True)
         )
         assert by_created == sorted(by_created, key=lambda value: value.bytes)
+
+
+def test_the_same_seed_gives_each_user_the_same_lists_labels_and_placements():
+    run_seed(users=3, tasks_per_user=40, seed=7)
+    first = shelves_snapshot()
+    run_seed(users=3, tasks_per_user=40, seed=7, reset=True)
+    again = shelves_snapshot()
+    run_seed(users=3, tasks_per_user=40, seed=8, reset=True)
+    other = shelves_snapshot()
+
+    assert again == first
+    assert other != first
+    assert any(task[1] is not None for task in first[seed_user_email(1)]["tasks"])
+
+
+def test_lists_and_labels_leave_the_tasks_themselves_as_the_seed_made_them():
+    # The places are drawn from a generator of their own: the titles, statuses and
+    # descriptions of a seed stay what they were before users had lists.
+    run_seed(users=2, tasks_per_user=30, seed=5)
+    tasks = snapshot()
+    generator = TaskGenerator(seed=5, now=0)
+    owner = uuid.uuid4()
+    plain = list(generator.tasks(owner, 30, generator.rng_for(1)))
+    shelf = generator.shelf(owner, generator.rng_for("1:shelf"))
+    placed = list(generator.tasks(owner, 30, generator.rng_for(1), shelf))
+
+    assert [row[2:6] for row in placed] == [row[2:6] for row in plain]
+    assert [task[:2] for task in tasks[seed_user_email(1)]] == [
+        row[2:4] for row in plain
+    ]
+
+
+def test_each_user_gets_a_few_named_coloured_lists_and_labels():
+    run_seed(users=12, tasks_per_user=0, heavy_tasks=1)
+
+    for user in seed_users():
+        lists = list(user.task_lists.order_by("position"))
+        labels = list(user.labels.all())
+        assert LISTS_MIN <= len(lists) <= LISTS_MAX
+        assert LABELS_MIN <= len(labels) <= LABELS_MAX
+        assert {tl.name for tl in lists} <= set(LIST_NAMES)
+        assert {label.name for label in labels} <= set(LABEL_NAMES)
+        assert all(tl.color in Color.values for tl in lists)
+        assert all(label.color in {*Color.values, None} for label in labels)
+        assert len({tl.color for tl in lists}) == len(lists)
+        assert [tl.position for tl in lists] == [
+            n * POSITION_GAP for n in range(1, len(lists) + 1)
+        ]
+    counts = {user.task_lists.count() for user in seed_users()}
+    assert len(counts) > 1  # 3 to 5, not always the same
+
+
+def test_a_realistic_share_of_tasks_is_in_lists_and_carries_labels():
+    run_seed(users=4, tasks_per_user=250)
+    tasks = seed_tasks()
+    total = tasks.count()
+    in_lists = tasks.filter(list__isnull=False).count()
+    labelled = tasks.filter(label_links__isnull=False).distinct().count()
+    links = TaskLabel.objects.filter(task__in=tasks).count()
+
+    assert total == 1_000
+    assert LIST_SHARE - 0.06 <= in_lists / total <= LIST_SHARE + 0.06
+    assert LABEL_SHARE - 0.06 <= labelled / total <= LABEL_SHARE + 0.06
+    # Mostly one label, sometimes two or three.
+    assert 1.1 <= links / labelled <= 1.6
+    assert tasks.filter(list__isnull=True).exists()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db.models import F
 
 from accounts.models import User
 from tests.factories import TaskFactory, UserFactory
 from tests.support.seeding import run_seed, seed_tasks
-from todos.models import Task
+from todos.models import Label, Task, TaskLabel, TaskList
 from todos.seeding import (
     HEAVY_USER_EMAIL,
     scale_user_email,
@@ -94,3 +95,62 @@ def test_reset_without_earlier_seed_data_just_seeds():
 
     assert "Deleted" not in out
     assert seed_tasks().count() == 3
+
+
+def test_every_seeded_tasks_list_and_labels_are_its_owners():
+    run_seed(users=3, tasks_per_user=60, heavy_tasks=80)
+
+    tasks = seed_tasks()
+    assert tasks.filter(list__isnull=False).exists()
+    assert not tasks.filter(list__isnull=False).exclude(list__owner=F("owner")).exists()
+    links = TaskLabel.objects.filter(task__in=tasks)
+    assert links.exists()
+    assert not links.exclude(label__owner=F("task__owner")).exists()
+    assert not links.exclude(owner=F("task__owner")).exists()
+    for user in seed_users():
+        assert user.task_lists.exists()
+        assert user.labels.exists()
+
+
+def test_seeded_tasks_have_distinct_places_in_their_lists_and_inboxes():
+    run_seed(users=2, tasks_per_user=80)
+
+    for user in seed_users():
+        for tasks in (
+            user.tasks.filter(list__isnull=True),
+            *(task_list.tasks.all() for task_list in user.task_lists.all()),
+        ):
+            positions = list(tasks.values_list("position", flat=True))
+            assert len(set(positions)) == len(positions)
+
+
+def test_reset_deletes_the_seed_lists_and_labels_and_keeps_other_users():
+    other = UserFactory.create()
+    kept_list = TaskList.objects.create(owner=other, name="Work", position=1)
+    kept_label = Label.objects.create(owner=other, name="urgent")
+    kept_task = TaskFactory.create(owner=other, list=kept_list)
+    kept_task.labels.add(kept_label, through_defaults={"owner": other})
+    run_seed(users=3, tasks_per_user=20)
+    old_lists = set(TaskList.objects.exclude(owner=other).values_list("id", flat=True))
+    old_labels = set(Label.objects.exclude(owner=other).values_list("id", flat=True))
+    assert old_lists
+    assert old_labels
+
+    run_seed(users=1, tasks_per_user=5, reset=True)
+
+    lists = set(TaskList.objects.exclude(owner=other).values_list("id", flat=True))
+    labels = set(Label.objects.exclude(owner=other).values_list("id", flat=True))
+    assert lists
+    assert labels
+    assert old_lists.isdisjoint(lists)
+    assert old_labels.isdisjoint(labels)
+    assert set(seed_users().values_list("task_lists__owner", flat=True)) == set(
+        seed_users().values_list("id", flat=True)
+    )
+    assert list(other.task_lists.all()) == [kept_list]
+    assert list(other.labels.all()) == [kept_label]
+    assert list(Task.objects.get(pk=kept_task.pk).labels.all()) == [kept_label]
+    assert (
+        TaskLabel.objects.exclude(owner=other).count()
+        == TaskLabel.objects.filter(owner__in=seed_users()).count()
+    )

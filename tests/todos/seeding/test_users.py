@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.support.seeding import run_seed, seed_tasks
+from todos.models import TaskList
 from todos.seeding import HEAVY_USER_EMAIL, seed_user_email, seed_users
 
 pytestmark = pytest.mark.django_db
@@ -36,3 +37,7 @@ def test_reset_on_postgresql_deletes_the_seed_tasks_in_one_statement_first():
     assert deletes[0].startswith("DELETE FROM todos_task WHERE owner_id IN (SELECT")
     assert "@seed.example.com" in deletes[0]
     assert seed_tasks().count() == 1
+    assert deletes[1].startswith("DELETE FROM todos_tasklist WHERE owner_id IN")
+    assert deletes[2].startswith("DELETE FROM todos_label WHERE owner_id IN")
+    assert TaskList.objects.filter(owner__in=seed_users()).count() >= 3
+    assert TaskList.objects.exclude(owner__in=seed_users()).count() == 0
