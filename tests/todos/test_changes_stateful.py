@@ -41,7 +41,7 @@ from tests.conftest import bearer
 from tests.factories import UserFactory
 from tests.support.races import race
 from todos import services
-from todos.models import Color, Label, Task, TaskList
+from todos.models import Color, Label, Task, TaskLabel, TaskList
 
 CHANGES = reverse("todos:task-changes")
 LIST = reverse("todos:task-list")
@@ -135,6 +135,14 @@ class OfflineClientsMachine(RuleBasedStateMachine):
 
     # --- lists and labels -----------------------------------------------------------
 
+    @initialize(lists=st.integers(0, 2), labels=st.integers(1, 3))
+    def a_few_lists_and_labels(self, lists: int, labels: int) -> None:
+        for kind, count in (("list", lists), ("label", labels)):
+            for n in range(count):
+                body = {"name": f"initial {kind} {n}"}
+                response = self.api.post(reverse(f"todos:{kind}-list"), body)
+                assert response.status_code == 201
+
     @rule(kind=st.sampled_from(["list", "label"]), color=COLORS)
     def create_list_or_label(self, kind: str, color: str | None) -> None:
         type(self).steps += 1
@@ -183,6 +191,16 @@ class OfflineClientsMachine(RuleBasedStateMachine):
             url += f"?tasks={tasks}"
         assert self.api.delete(url).status_code == 204
 
+    @precondition(lambda self: TaskLabel.objects.filter(owner=self.user).exists())
+    @rule(data=st.data())
+    def delete_a_label_in_use(self, data: st.DataObject) -> None:
+        """The label's tasks change too: their labels and versions move."""
+        type(self).steps += 1
+        in_use = TaskLabel.objects.filter(owner=self.user).values_list("label_id")
+        pk = data.draw(st.sampled_from(sorted(str(row[0]) for row in in_use)))
+        url = reverse("todos:label-detail", args=[pk])
+        assert self.api.delete(url).status_code == 204
+
     @precondition(lambda self: Task.objects.filter(owner=self.user).exists())
     @rule(data=st.data())
     def file_and_label_a_task(self, data: st.DataObject) -> None:
@@ -190,7 +208,9 @@ class OfflineClientsMachine(RuleBasedStateMachine):
         task_id = data.draw(st.sampled_from(self.task_ids()))
         labels = self.ids("label")
         chosen = (
-            data.draw(st.lists(st.sampled_from(labels), max_size=3)) if labels else []
+            data.draw(st.lists(st.sampled_from(labels), min_size=1, max_size=3))
+            if labels
+            else []
         )
         body = {
             "list": data.draw(st.sampled_from([None, *self.ids("list")])),
