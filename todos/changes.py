@@ -1,16 +1,18 @@
-"""The changes feed: what changed in one user's tasks since a sync token.
+"""The changes feed: what changed in one user's tasks, lists and labels since a token.
 
-Every write of a task stamps it with its owner's next change sequence number and
-every delete leaves a tombstone with one (``todos.models.claim_change_seq``). The
+Every write of a task, a list or a label stamps it with its owner's next change
+sequence number (one counter for the three, so one order) and every delete leaves
+a tombstone with one (``todos.models.claim_change_seq``). The
 number is claimed under a row lock held until the write commits, so for one owner
 the order of the numbers is the order of the commits, and once a number is
 committed every smaller one is too. A page reads the owner's counter first, the
-last committed number ``high``, and then the tasks and tombstones with a number in
-``(position, high]``: each is one range of an ``(owner, change_seq, id)`` index, and
+last committed number ``high``, and then the tasks, lists, labels and tombstones
+with a number in ``(position, high]``: each is one range of an
+``(owner, change_seq, id)`` index, and
 nothing can still appear in that range later. The token of the next page holds the
 position reached; a change made while a client pages moves the task to a larger
 number, so the client meets it again further on. Applying every page in order
-therefore reproduces the server's tasks exactly.
+therefore reproduces the server's tasks, lists and labels exactly.
 
 Tokens are signed for their user (another user's token is a 400 like a tampered
 one) and expire with the tombstones: a token older than the retention, or from
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -31,7 +33,15 @@ from django.db.models import Max, Q
 from rest_framework import exceptions, status
 
 from todos.expressions import RowCompare
-from todos.models import ChangeSequence, Task, TaskTombstone
+from todos.models import (
+    ChangeSequence,
+    Label,
+    NamedTombstone,
+    Task,
+    TaskList,
+    TaskTombstone,
+    TombstoneKind,
+)
 
 _SALT = "todos.changes.token"
 DEFAULT_LIMIT = 100
@@ -79,6 +89,10 @@ class ChangesPage:
     deleted: list[uuid.UUID]
     position: Position
     more: bool
+    lists_changed: list[TaskList] = field(default_factory=list)
+    lists_deleted: list[uuid.UUID] = field(default_factory=list)
+    labels_changed: list[Label] = field(default_factory=list)
+    labels_deleted: list[uuid.UUID] = field(default_factory=list)
 
 
 def retention() -> datetime.timedelta:
@@ -115,12 +129,20 @@ def load_token(*, owner: Any, token: str) -> Position:
         raise invalid_token() from None
 
 
-def changes_since(*, owner: Any, position: Position, limit: int) -> ChangesPage:
-    """Up to ``limit`` changes of ``owner``'s tasks after ``position``.
+# The kinds of entry a page merges, and the page's list each one goes to.
+_TASK, _TASK_GONE = "changed", "deleted"
+_LIST, _LIST_GONE = "lists_changed", "lists_deleted"
+_LABEL, _LABEL_GONE = "labels_changed", "labels_deleted"
+_GONE = {TombstoneKind.LIST: _LIST_GONE, TombstoneKind.LABEL: _LABEL_GONE}
 
-    Three queries whatever the size of the owner's history: the counter (by primary
-    key), then one index range each of tasks and of tombstones. Raises
-    :class:`SyncTokenExpired` when tombstones after ``position`` were purged.
+
+def changes_since(*, owner: Any, position: Position, limit: int) -> ChangesPage:
+    """Up to ``limit`` changes of ``owner``'s tasks, lists, labels after ``position``.
+
+    Six queries whatever the size of the owner's history: the counter (by primary
+    key), then one index range each of tasks, task tombstones, lists, labels, and
+    list and label tombstones. Raises :class:`SyncTokenExpired` when tombstones
+    after ``position`` were purged.
     """
     counter = (
         ChangeSequence.objects.filter(owner=owner)
@@ -133,60 +155,72 @@ def changes_since(*, owner: Any, position: Position, limit: int) -> ChangesPage:
     ):
         raise SyncTokenExpired
     window = Q(owner=owner, change_seq__lte=high)
-    tasks = list(
+    entries: list[tuple[int, uuid.UUID, str, Any]] = []
+    for task in (
         Task.objects.filter(window, position.after("id"))
         .with_label_ids()
         .order_by("change_seq", "id")[: limit + 1]
-    )
-    tombstones = list(
+    ):
+        entries.append((task.change_seq, task.id, _TASK, task))
+    for seq, task_id in (
         TaskTombstone.objects.filter(window, position.after("task_id"))
         .order_by("change_seq", "task_id")
         .values_list("change_seq", "task_id")[: limit + 1]
-    )
-    # Merge the two ranges by (seq, id); a task id is never in both (a deleted
-    # task stays deleted), so the order is total.
-    merged: list[tuple[int, uuid.UUID, Task | None]] = sorted(
-        [(t.change_seq, t.id, t) for t in tasks]
-        + [(seq, task_id, None) for seq, task_id in tombstones],
-        key=lambda entry: (entry[0], entry[1]),
-    )
-    more = len(merged) > limit
-    merged = merged[:limit]
+    ):
+        entries.append((seq, task_id, _TASK_GONE, task_id))
+    for model, kind in ((TaskList, _LIST), (Label, _LABEL)):
+        for row in model.objects.filter(window, position.after("id")).order_by(
+            "change_seq", "id"
+        )[: limit + 1]:
+            entries.append((row.change_seq, row.id, kind, row))
+    for seq, gone_id, gone_kind in (
+        NamedTombstone.objects.filter(window, position.after("id"))
+        .order_by("change_seq", "id")
+        .values_list("change_seq", "id", "kind")[: limit + 1]
+    ):
+        entries.append((seq, gone_id, _GONE[TombstoneKind(gone_kind)], gone_id))
+    # Merge the ranges by (seq, id); an id is in one of them only (a deleted row
+    # stays deleted; ids are UUIDs), so the order is total.
+    entries.sort(key=lambda entry: (entry[0], entry[1]))
+    more = len(entries) > limit
+    entries = entries[:limit]
     if more:
-        seq, last_id, _ = merged[-1]
+        seq, last_id, _, _ = entries[-1]
         reached = Position(seq, last_id)
     else:
         # Everything up to ``high`` was read: nothing can still appear there.
         reached = Position(max(high, position.seq))
-    return ChangesPage(
-        changed=[task for _, _, task in merged if task is not None],
-        deleted=[task_id for _, task_id, task in merged if task is None],
-        position=reached,
-        more=more,
-    )
+    page = ChangesPage(changed=[], deleted=[], position=reached, more=more)
+    for _, _, kind, item in entries:
+        getattr(page, kind).append(item)
+    return page
 
 
 def tombstones_purge(*, before: datetime.datetime) -> int:
     """Delete the tombstones of deletions before ``before``; return how many.
 
-    Each owner's ``pruned_seq`` moves up to the largest number purged first, in
-    the same transaction, so a token from before it is refused (410) instead of
-    silently missing a deletion.
+    Each owner's ``pruned_seq`` moves up to the largest number purged first (over
+    the tombstones of tasks, lists and labels), in the same transaction, so a
+    token from before it is refused (410) instead of silently missing a deletion.
     """
     purged = 0
     with transaction.atomic():
-        tops = (
-            TaskTombstone.objects.filter(deleted_at__lt=before)
-            .order_by()
-            .values_list("owner_id")
-            .annotate(top=Max("change_seq"))
-        )
-        for owner_id, top in sorted(tops, key=lambda row: str(row[0])):
+        tops: dict[Any, int] = {}
+        for model in (TaskTombstone, NamedTombstone):
+            for owner_id, top in (
+                model.objects.filter(deleted_at__lt=before)
+                .order_by()
+                .values_list("owner_id")
+                .annotate(top=Max("change_seq"))
+            ):
+                tops[owner_id] = max(top, tops.get(owner_id, top))
+        for owner_id, top in sorted(tops.items(), key=lambda row: str(row[0])):
             ChangeSequence.objects.filter(owner_id=owner_id, pruned_seq__lt=top).update(
                 pruned_seq=top
             )
-            count, _ = TaskTombstone.objects.filter(
-                owner_id=owner_id, deleted_at__lt=before, change_seq__lte=top
-            ).delete()
-            purged += count
+            for model in (TaskTombstone, NamedTombstone):
+                count, _ = model.objects.filter(
+                    owner_id=owner_id, deleted_at__lt=before, change_seq__lte=top
+                ).delete()
+                purged += count
     return purged

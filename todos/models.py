@@ -267,11 +267,142 @@ def _named_thing_constraints(table: str, max_length: int) -> list[Any]:
 
 
 class VersionedQuerySet(models.QuerySet[Any]):
+    """Lists and labels: every write stamps a change sequence, as tasks do.
+
+    ``update()`` also bumps ``version`` and ``updated_at``; ``delete()`` leaves a
+    :class:`NamedTombstone` for each row, and first stamps the tasks that lose a
+    deleted label, so the changes feed carries every change of these rows and of
+    the tasks they touch whatever path wrote it (services, admin, a shell).
+    """
+
     def update(self, **kwargs: Any) -> int:
-        """Bump ``version`` and ``updated_at`` on every bulk update, as tasks do."""
-        return super().update(**{**next_revision(models.F("version")), **kwargs})
+        kwargs = {**next_revision(models.F("version")), **kwargs}
+        if "change_seq" in kwargs:
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            owners = _owners_of(self)
+            if not owners:
+                return 0
+            seqs = {owner: claim_change_seq(owner, using=self.db) for owner in owners}
+            kwargs["change_seq"] = _seq_by_owner(seqs)
+            return super(VersionedQuerySet, self.filter(owner_id__in=owners)).update(
+                **kwargs
+            )
 
     update.alters_data = True  # type: ignore[attr-defined]
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete the matched rows, leaving a tombstone for each in the feed."""
+        kind = NamedTombstone.kind_of(self.model)
+        with transaction.atomic(using=self.db, savepoint=False):
+            owners = _owners_of(self)
+            if not owners:
+                return 0, {}
+            if self.model is Label:
+                # The cascade takes the labels off their tasks without a task
+                # write: stamp those tasks (their label_ids change) first. Their
+                # numbers come before the labels', as in label_delete.
+                Task.objects.using(self.db).filter(
+                    owner_id__in=owners,
+                    label_links__label__in=self.filter(owner_id__in=owners).values(
+                        "pk"
+                    ),
+                ).update()
+            seqs = {owner: claim_change_seq(owner, using=self.db) for owner in owners}
+            rows = list(
+                self.filter(owner_id__in=owners)
+                .select_for_update()
+                .order_by()
+                .values_list("pk", "owner_id")
+            )
+            if not rows:
+                return 0, {}
+            NamedTombstone.objects.using(self.db).bulk_create(
+                [
+                    NamedTombstone(
+                        id=pk, kind=kind, owner_id=owner, change_seq=seqs[owner]
+                    )
+                    for pk, owner in rows
+                ]
+            )
+            doomed = self.model._default_manager.using(self.db).filter(
+                pk__in=[pk for pk, _ in rows]
+            )
+            return models.QuerySet.delete(doomed)
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        """Insert ``objs``, each stamped with its owner's next change sequence."""
+        objs = list(objs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            owners = sorted({obj.owner_id for obj in objs}, key=str)
+            seqs = {owner: claim_change_seq(owner, using=self.db) for owner in owners}
+            for obj in objs:
+                obj.change_seq = seqs[obj.owner_id]
+            return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
+        """Write ``fields`` of ``objs``, each stamped with its owner's next number."""
+        objs = list(objs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            owners = sorted({obj.owner_id for obj in objs}, key=str)
+            seqs = {owner: claim_change_seq(owner, using=self.db) for owner in owners}
+            for obj in objs:
+                obj.change_seq = seqs[obj.owner_id]
+            written: int = super().bulk_update(
+                objs, [*fields, "change_seq"], *args, **kwargs
+            )
+            return written
+
+
+class _StampedModel(models.Model):
+    """A list or a label: ``save()`` stamps the owner's next change sequence.
+
+    The version is the caller's to move (the services do, guarded by a lock);
+    ``delete()`` goes through :meth:`VersionedQuerySet.delete` for the tombstone.
+    """
+
+    owner_id: Any
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "change_seq"}
+        with transaction.atomic(using=using, savepoint=False):
+            self.change_seq = claim_change_seq(self.owner_id, using=using)
+            super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        deleted: tuple[int, dict[str, int]] = (
+            type(self)._default_manager.using(using).filter(pk=self.pk).delete()
+        )
+        return deleted
+
+
+def _change_seq_field() -> models.BigIntegerField[int, int]:
+    # The last change's number (claim_change_seq); the changes feed reads the
+    # owner's rows in its order. Rows older than the feed keep 0.
+    return models.BigIntegerField(default=0, db_default=0, editable=False)
+
+
+def _change_seq_rules(table: str, index: str) -> tuple[Any, Any]:
+    return (
+        models.CheckConstraint(
+            condition=models.Q(change_seq__gte=0),
+            name=f"{table}_change_seq_not_negative",
+            violation_error_message="The change sequence may not be negative.",
+        ),
+        models.Index(
+            fields=["owner", "change_seq", "id"], name=f"todos_{index}_owner_change_idx"
+        ),
+    )
 
 
 def _owners_of(rows: models.QuerySet[Any]) -> list[Any]:
@@ -323,7 +454,7 @@ def claim_change_seq(owner_id: Any, *, using: str = "default") -> int:
     return int(seq)
 
 
-class TaskList(models.Model):
+class TaskList(_StampedModel):
     """A user's named group of tasks (a project, in Todoist's words).
 
     A task is in at most one list; a task in none is in the inbox.
@@ -349,13 +480,16 @@ class TaskList(models.Model):
     created_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
     updated_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
     version = models.IntegerField(default=1, db_default=1, editable=False)
+    change_seq = _change_seq_field()
 
     objects: ClassVar[VersionedQuerySet] = VersionedQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         verbose_name = "list"
         ordering = ["position", "id"]
+        indexes = [_change_seq_rules("todos_tasklist", "list")[1]]
         constraints = [
+            _change_seq_rules("todos_tasklist", "list")[0],
             *_named_thing_constraints("todos_tasklist", LIST_NAME_MAX_LENGTH),
             # Also the index the owner's lists are read through, in order.
             models.UniqueConstraint(
@@ -369,7 +503,7 @@ class TaskList(models.Model):
         return self.name
 
 
-class Label(models.Model):
+class Label(_StampedModel):
     """A user's tag; a task carries any number of the same user's labels."""
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
@@ -389,12 +523,17 @@ class Label(models.Model):
     created_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
     updated_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
     version = models.IntegerField(default=1, db_default=1, editable=False)
+    change_seq = _change_seq_field()
 
     objects: ClassVar[VersionedQuerySet] = VersionedQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         ordering = [Lower("name"), "id"]
-        constraints = _named_thing_constraints("todos_label", LABEL_NAME_MAX_LENGTH)
+        indexes = [_change_seq_rules("todos_label", "label")[1]]
+        constraints = [
+            _change_seq_rules("todos_label", "label")[0],
+            *_named_thing_constraints("todos_label", LABEL_NAME_MAX_LENGTH),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -776,3 +915,55 @@ class TaskTombstone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id} (deleted)"
+
+
+class TombstoneKind(models.TextChoices):
+    LIST = "list", "List"
+    LABEL = "label", "Label"
+
+
+class NamedTombstone(models.Model):
+    """A deleted list's or label's id, kept for the changes feed until purged."""
+
+    Kind = TombstoneKind
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    kind = models.CharField(max_length=5, choices=TombstoneKind.choices)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        # The feed's index starts with owner_id.
+        db_index=False,
+    )
+    change_seq = models.BigIntegerField()
+    deleted_at = models.DateTimeField(db_default=DatabaseNow(), editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(change_seq__gte=1),
+                name="todos_namedtombstone_change_seq_positive",
+                violation_error_message="A tombstone's sequence number is positive.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=TombstoneKind.values),
+                name="todos_namedtombstone_kind_valid",
+                violation_error_message="A tombstone is of a list or a label.",
+            ),
+        ]
+        indexes = [
+            # Lists' and labels' tombstones are one range: the feed reads both.
+            models.Index(
+                fields=["owner", "change_seq", "id"],
+                name="todos_ntomb_owner_change_idx",
+            ),
+            models.Index(fields=["deleted_at"], name="todos_ntomb_deleted_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} (deleted)"
+
+    @staticmethod
+    def kind_of(model: type[models.Model]) -> str:
+        return TombstoneKind.LIST if model is TaskList else TombstoneKind.LABEL

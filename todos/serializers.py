@@ -302,6 +302,44 @@ class ChangedTaskSerializer(serializers.Serializer[Any]):
     task = TaskSerializer()
 
 
+class ChangedListSerializer(serializers.Serializer[Any]):
+    """One changed list of the changes feed: the list as GET shows it, its ETag."""
+
+    etag = serializers.CharField(help_text="The list's ETag, as GET would send it.")
+    list = TaskListSerializer()
+
+
+class ChangedLabelSerializer(serializers.Serializer[Any]):
+    """One changed label of the changes feed: the label as GET shows it, its ETag."""
+
+    etag = serializers.CharField(help_text="The label's ETag, as GET would send it.")
+    # DRF's metaclass takes declared fields off the class, so the name does not
+    # shadow Field.label at run time; mypy sees only the class body.
+    label = LabelSerializer()  # type: ignore[assignment]
+
+
+class ListChangesSerializer(serializers.Serializer[Any]):
+    """The lists part of a changes page."""
+
+    changed = ChangedListSerializer(
+        many=True, help_text="Lists created, renamed, recoloured or moved."
+    )
+    deleted = serializers.ListField(
+        child=serializers.UUIDField(), help_text="Ids of lists deleted."
+    )
+
+
+class LabelChangesSerializer(serializers.Serializer[Any]):
+    """The labels part of a changes page."""
+
+    changed = ChangedLabelSerializer(
+        many=True, help_text="Labels created, renamed or recoloured."
+    )
+    deleted = serializers.ListField(
+        child=serializers.UUIDField(), help_text="Ids of labels deleted."
+    )
+
+
 class ChangesSerializer(serializers.Serializer[Any]):
     """A page of ``GET /api/v1/tasks/changes/`` (docs/sync.md)."""
 
@@ -311,6 +349,15 @@ class ChangesSerializer(serializers.Serializer[Any]):
     deleted = serializers.ListField(
         child=serializers.UUIDField(),
         help_text="Ids of tasks deleted (tombstones), oldest deletion first.",
+    )
+    lists = ListChangesSerializer(
+        help_text=(
+            "The lists changed and deleted in the same span of the sequence as "
+            "the tasks: apply list and label changes before the tasks'."
+        )
+    )
+    labels = LabelChangesSerializer(
+        help_text="The labels changed and deleted in the same span of the sequence."
     )
     since = serializers.CharField(
         help_text="Opaque token: pass it as ?since= for the next page or sync."

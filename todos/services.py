@@ -439,8 +439,8 @@ def label_delete(*, label: Label, expected_version: int | None = None) -> None:
         raise TaskGone
     if expected_version is not None and fresh.version != expected_version:
         raise VersionMismatch
-    # The tasks' representations change: their ETags must too.
-    Task.objects.filter(label_links__label=fresh).update()
+    # The tasks' representations change, so their versions (ETags) and change
+    # sequence numbers move: Label's QuerySet.delete does that for every path.
     fresh.delete()
 
 

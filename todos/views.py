@@ -193,7 +193,8 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         summary="Changes since a sync token (offline sync)",
         description=(
             "The tasks created or changed and the ids of the tasks deleted since "
-            "`since`, oldest change first, and a new token. Without `since`, "
+            "`since`, oldest change first, likewise the lists and labels (under "
+            "`lists` and `labels`), and a new token. Without `since`, "
             "everything. Apply every page in order and repeat with the returned "
             "token while `has_more` is true: the local copy then equals the "
             "server's. See docs/sync.md."
@@ -249,7 +250,7 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         filter_backends=[],
     )
     def changes(self, request: Request) -> Response:
-        """The changes feed of the requester's tasks (todos/changes.py)."""
+        """The changes feed of the requester's tasks, lists and labels."""
         position, limit = self._changes_params(request)
         page = feed.changes_since(owner=self.owner, position=position, limit=limit)
         serializer = self.get_serializer
@@ -259,6 +260,20 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
                 for task in page.changed
             ],
             "deleted": [str(task_id) for task_id in page.deleted],
+            "lists": {
+                "changed": [
+                    {"etag": etag_for(row), "list": TaskListSerializer(row).data}
+                    for row in page.lists_changed
+                ],
+                "deleted": [str(pk) for pk in page.lists_deleted],
+            },
+            "labels": {
+                "changed": [
+                    {"etag": etag_for(row), "label": LabelSerializer(row).data}
+                    for row in page.labels_changed
+                ],
+                "deleted": [str(pk) for pk in page.labels_deleted],
+            },
             "since": feed.dump_token(owner=self.owner, position=page.position),
             "has_more": page.more,
         }

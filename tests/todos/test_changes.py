@@ -264,15 +264,22 @@ def test_deleting_a_user_removes_their_tombstones_and_counter(user, other_user):
     ]
 
 
-def test_the_feed_costs_three_queries_whatever_the_history(
+def test_the_feed_costs_six_queries_whatever_the_history(
     auth_client, user, django_assert_max_num_queries
 ):
     TaskFactory.create_batch(30, owner=user)
-    # One to authenticate, the counter, the tasks, the tombstones.
-    with django_assert_max_num_queries(4):
+    for n in range(10):
+        services.task_list_create(owner=user, name=f"list {n}")
+        services.label_create(owner=user, name=f"label {n}")
+    services.label_delete(label=services.label_create(owner=user, name="gone"))
+    # One to authenticate, the counter, then one range each: tasks, task
+    # tombstones, lists, labels, list and label tombstones.
+    with django_assert_max_num_queries(7):
         page = sync(auth_client, limit=10)
-    with django_assert_max_num_queries(4):
-        sync(auth_client, page["since"], limit=10)
+    with django_assert_max_num_queries(7):
+        page = sync(auth_client, page["since"], limit=25)
+    assert page["lists"]["changed"]
+    assert page["labels"]["changed"]
 
 
 # --- every write path stamps the sequence ---------------------------------------------
