@@ -45,16 +45,15 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## The whole suite: SQLite by default, the database in DATABASE_URL when it is set.
-## Prints the coverage of api/, config/, accounts/ and todos/ (branches included;
-## pyproject.toml [tool.coverage]) and fails under COVERAGE_FLOOR. The floor is set
-## for the thinnest run CI makes, and holds in all four: the whole suite on SQLite
-## reached 83.8 % (PostgreSQL-only tests skip there), on PostgreSQL with
-## -m "not faults and not scale" (the TLS and PgBouncer runs) 90.4 %; measured
+## Prints the coverage of every app (branches included; pyproject.toml
+## [tool.coverage]) and fails under COVERAGE_FLOOR. The floor is set for the
+## thinnest run CI makes, and holds in all four: the whole suite on SQLite reached
+## 91.0 % (PostgreSQL-only tests skip there), the PostgreSQL runs 94.9 %; measured
 ## 2026-12-03, rounded down. Raise it when the suite grows, never lower it to get
 ## green. Code run in other processes (live gunicorn servers, settings probed in a
 ## fresh interpreter) is not measured. A subset says nothing about the whole: run
 ## one with `make test COVERAGE_ARGS= PYTEST_ARGS=tests/todos`.
-COVERAGE_FLOOR = 83
+COVERAGE_FLOOR = 90
 COVERAGE_ARGS = --cov --cov-report=term-missing:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 test: $(STAMP)
 	$(BIN)/pytest $(COVERAGE_ARGS) $(PYTEST_ARGS)
