@@ -133,6 +133,12 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     if DATABASE_POOLER == "transaction":
         _db["DISABLE_SERVER_SIDE_CURSORS"] = True
         _options["prepare_threshold"] = None
+    elif env_bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        # A direct connection keeps its session: bind parameters server-side and
+        # let psycopg prepare a statement the fifth time this connection runs it,
+        # so PostgreSQL parses and plans the hot queries once per connection.
+        _options.setdefault("server_side_binding", True)
+        _options.setdefault("prepare_threshold", 5)
     # manage.py sets DATABASE_SCHEMA_COMMAND for migrate and friends, which run on
     # the direct URL: fail fast rather than queue behind live traffic for a lock.
     if env_bool("DATABASE_SCHEMA_COMMAND", default=False):

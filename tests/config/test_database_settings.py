@@ -49,6 +49,48 @@ def test_the_transaction_pooler_switch_disables_session_features():
     assert db["OPTIONS"]["prepare_threshold"] is None
 
 
+def test_the_transaction_pooler_switch_keeps_client_side_binding():
+    db = _database(DATABASE_URL=PG_URL, DATABASE_POOLER="transaction")
+    assert "server_side_binding" not in db["OPTIONS"]
+
+
+def test_a_direct_connection_prepares_its_frequent_statements():
+    db = _database(DATABASE_URL=PG_URL)
+    assert db["OPTIONS"]["server_side_binding"] is True
+    assert db["OPTIONS"]["prepare_threshold"] == 5
+
+
+def test_prepared_statements_can_be_turned_off():
+    db = _database(DATABASE_URL=PG_URL, DATABASE_PREPARED_STATEMENTS="false")
+    assert "server_side_binding" not in db["OPTIONS"]
+    assert "prepare_threshold" not in db["OPTIONS"]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL's prepared statements"
+)
+@pytest.mark.django_db
+def test_a_statement_run_often_is_prepared_on_a_direct_connection():
+    """Parsed and planned once per connection, from the fifth run on."""
+    from accounts.models import User
+
+    options = connection.settings_dict["OPTIONS"]
+    if options.get("prepare_threshold") is None:
+        pytest.skip(
+            "a requirement of direct connections; the pooled CI run turns "
+            "prepared statements off (DATABASE_POOLER=transaction)"
+        )
+    for _ in range(6):
+        list(User.objects.filter(email="nobody@example.com"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%FROM "accounts_user"%'],
+        )
+        (prepared,) = cursor.fetchone()
+    assert prepared >= 1
+
+
 def test_schema_commands_get_a_lock_timeout():
     db = _database(DATABASE_URL=PG_URL, DATABASE_SCHEMA_COMMAND="true")
     assert db["OPTIONS"]["options"] == "-c lock_timeout=5s"
