@@ -86,6 +86,35 @@ def test_the_json_formatter_writes_one_object_with_the_extras():
     assert "msg" not in entry
 
 
+def _line(message: str, *args: Any, **extras: Any) -> str:
+    record = logging.LogRecord(
+        "taskapi.request", logging.INFO, __file__, 1, message, args, None
+    )
+    for name, value in extras.items():
+        setattr(record, name, value)
+    RequestIdFilter().filter(record)
+    return JsonFormatter().format(record)
+
+
+@pytest.mark.parametrize(
+    "extras",
+    [
+        {"path": "/api/v1/t\u00e2ches/\u2028", "user_id": None},
+        {"bytes": 2**70},
+        {"when": Path("/not/json/at/all")},
+        {"nested": {1: "an integer key"}},
+    ],
+    ids=["non-ascii", "beyond-64-bits", "str-of-anything-else", "integer-key"],
+)
+def test_every_line_is_ascii_json_that_means_what_json_dumps_meant(extras):
+    line = _line("GET %s", "/x", **extras)
+    assert line.isascii()
+    assert "\n" not in line
+    entry = json.loads(line)
+    expected = json.loads(json.dumps(extras, default=str))
+    assert {key: entry[key] for key in extras} == expected
+
+
 # --- Against a real server: what reaches the log stream ------------------------------
 
 PASSWORD = "Corr3ct-Horse-Battery-Staple"
