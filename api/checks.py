@@ -1,9 +1,13 @@
-"""System check: every view that serves owned rows goes through owner scoping.
+"""System checks of the HTTP layer.
 
-A view whose model has an owner (a foreign key named by ``owner_field``, ``owner``
-by default, to the user model) must subclass
-:class:`api.scoping.OwnerScopedViewSet`. Forgetting it is an error at start-up,
-in ``manage.py check`` and in the test suite, not a leak found in production.
+- ``api.E001``: every view that serves owned rows goes through owner scoping. A
+  view whose model has an owner (a foreign key named by ``owner_field``, ``owner``
+  by default, to the user model) must subclass
+  :class:`api.scoping.OwnerScopedViewSet`. Forgetting it is an error at start-up,
+  in ``manage.py check`` and in the test suite, not a leak found in production.
+- ``api.E002``: the admin's middleware, which the admin's own checks (``admin.E408``
+  to ``E410``, silenced) look for in ``MIDDLEWARE`` only, is in ``MIDDLEWARE`` or in
+  ``SITE_MIDDLEWARE`` behind :class:`api.middleware.SiteMiddleware`, in order.
 """
 
 from __future__ import annotations
@@ -79,4 +83,46 @@ def check_owned_models_are_scoped(
                     id="api.E001",
                 )
             )
+    return errors
+
+
+SITE_MIDDLEWARE = "api.middleware.SiteMiddleware"
+ADMIN_MIDDLEWARE = (
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+)
+
+
+def effective_middleware() -> list[str]:
+    """``MIDDLEWARE`` as a request outside ``/api/`` runs it."""
+    chain = list(settings.MIDDLEWARE)
+    if SITE_MIDDLEWARE in chain:
+        at = chain.index(SITE_MIDDLEWARE)
+        chain[at : at + 1] = getattr(settings, "SITE_MIDDLEWARE", [])
+    return chain
+
+
+@checks.register(checks.Tags.admin)
+def check_admin_middleware(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    chain = effective_middleware()
+    errors: list[checks.CheckMessage] = [
+        checks.Error(
+            f"'{name}' must be in MIDDLEWARE or SITE_MIDDLEWARE for the admin.",
+            id="api.E002",
+        )
+        for name in ADMIN_MIDDLEWARE
+        if name not in chain
+    ]
+    if not errors and chain.index(ADMIN_MIDDLEWARE[0]) > chain.index(
+        ADMIN_MIDDLEWARE[1]
+    ):
+        errors.append(
+            checks.Error(
+                "SessionMiddleware must come before AuthenticationMiddleware.",
+                id="api.E002",
+            )
+        )
     return errors

@@ -1,11 +1,15 @@
-"""Request guards that must run before anything reads the body."""
+"""Request guards, response headers, and the site-only middleware."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpRequest, HttpResponse
+from django.utils.module_loading import import_string
 
 from api.problems import PROBLEM_CONTENT_TYPE, is_api_request, problem_response
 
@@ -96,3 +100,56 @@ class ContentSecurityPolicyMiddleware:
 def build_policy(directives: Mapping[str, Sequence[str]]) -> str:
     """``{"script-src": ["'self'"]}`` -> ``"script-src 'self'"``."""
     return "; ".join(" ".join([name, *sources]) for name, sources in directives.items())
+
+
+class SiteMiddleware:
+    """Run ``settings.SITE_MIDDLEWARE`` for every request but the API's.
+
+    Sessions, CSRF cookies, the session user, messages and static files serve the
+    admin and the static files; the API authenticates by bearer token and touches
+    none of them, yet each would still build its objects on every API request.
+    Django has no middleware per URL, so this one holds them: it builds their
+    chain once, as Django's handler does, runs it for every path outside
+    ``/api/`` (their ``process_view`` hooks included, CSRF's check among them),
+    and passes API requests straight on.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self._view_hooks: list[Callable[..., HttpResponse | None]] = []
+        handler: Callable[[HttpRequest], HttpResponse] = get_response
+        for path in reversed(settings.SITE_MIDDLEWARE):
+            try:
+                middleware = import_string(path)(handler)
+            except MiddlewareNotUsed:
+                continue
+            for hook in ("process_exception", "process_template_response"):
+                if hasattr(middleware, hook):
+                    raise ImproperlyConfigured(
+                        f"{path} has {hook}(): list it in MIDDLEWARE, not in "
+                        "SITE_MIDDLEWARE."
+                    )
+            if hasattr(middleware, "process_view"):
+                self._view_hooks.insert(0, middleware.process_view)
+            handler = convert_exception_to_response(middleware)  # type: ignore[assignment]
+        self._site = handler
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api_request(request):
+            return self.get_response(request)
+        return self._site(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        if is_api_request(request):
+            return None
+        for hook in self._view_hooks:
+            response = hook(request, view, args, kwargs)
+            if response is not None:
+                return response
+        return None

@@ -10,9 +10,12 @@ import json
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
+from django.test import Client
 from django.urls import reverse
 
-from api.middleware import build_policy
+from api.middleware import SiteMiddleware, build_policy
 from tests.support.probe import run_python
 
 SETTINGS = [
@@ -180,3 +183,109 @@ def test_the_policy_header_is_the_setting_and_a_views_own_policy_wins(client, se
 def test_build_policy_joins_directives_in_order():
     assert build_policy({}) == ""
     assert build_policy({"a": ["x", "y"], "b": ["z"]}) == "a x y; b z"
+
+
+# --- SiteMiddleware: the admin's middleware, skipped under /api/ -------------------
+
+calls: list[str] = []
+
+
+class Recorder:
+    """A site middleware that records its calls and its process_view."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.name = type(self).__name__
+
+    def __call__(self, request):
+        calls.append(f"{self.name} call")
+        return self.get_response(request)
+
+    def process_view(self, request, view, args, kwargs):
+        calls.append(f"{self.name} view")
+        return None
+
+
+class First(Recorder):
+    pass
+
+
+class Second(Recorder):
+    pass
+
+
+class Refuses(Recorder):
+    def process_view(self, request, view, args, kwargs):
+        calls.append(f"{self.name} view")
+        return HttpResponse(status=403)
+
+
+class HandlesExceptions(Recorder):
+    def process_exception(self, request, exception):
+        return None
+
+
+def _site(settings, *names: str) -> SiteMiddleware:
+    settings.SITE_MIDDLEWARE = [f"{__name__}.{name}" for name in names]
+    calls.clear()
+    return SiteMiddleware(lambda request: HttpResponse("inner"))
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tasks/", "/api/"])
+def test_api_requests_skip_the_site_middleware(settings, rf, path):
+    site = _site(settings, "First", "Second")
+    request = rf.get(path)
+    assert site(request).content == b"inner"
+    assert site.process_view(request, lambda r: None, (), {}) is None
+    assert calls == []
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/static/x.css", "/"])
+def test_other_requests_run_it_in_order_with_its_view_hooks(settings, rf, path):
+    site = _site(settings, "First", "Second")
+    request = rf.get(path)
+    assert site(request).content == b"inner"
+    assert site.process_view(request, lambda r: None, (), {}) is None
+    assert calls == ["First call", "Second call", "First view", "Second view"]
+
+
+def test_a_view_hook_that_answers_stops_the_others(settings, rf):
+    site = _site(settings, "Refuses", "Second")
+    response = site.process_view(rf.post("/admin/login/"), lambda r: None, (), {})
+    assert response is not None
+    assert response.status_code == 403
+    assert calls == ["Refuses view"]
+
+
+def test_a_middleware_with_hooks_it_cannot_run_is_refused(settings):
+    with pytest.raises(ImproperlyConfigured, match="process_exception"):
+        _site(settings, "First", "HandlesExceptions")
+
+
+@pytest.mark.django_db
+def test_the_api_builds_no_session_and_the_admin_does(client):
+    api = client.get("/api/v1/")
+    assert api.status_code == 200
+    assert not hasattr(api.wsgi_request, "session")
+    assert not hasattr(api.wsgi_request, "_messages")
+    admin = client.get("/admin/login/")
+    assert admin.status_code == 200
+    assert hasattr(admin.wsgi_request, "session")
+    assert "csrftoken" in admin.cookies
+
+
+@pytest.mark.django_db
+def test_the_admin_login_still_checks_its_csrf_token(django_user_model):
+    django_user_model.objects.create_superuser(
+        email="boss@example.com", password="Adm1n-Passphrase-42"
+    )
+    browser = Client(enforce_csrf_checks=True)
+    form = {"username": "boss@example.com", "password": "Adm1n-Passphrase-42"}
+    assert browser.post("/admin/login/", form).status_code == 403
+    browser.get("/admin/login/")
+    token = browser.cookies["csrftoken"].value
+    signed_in = browser.post(
+        "/admin/login/?next=/admin/", {**form, "csrfmiddlewaretoken": token}
+    )
+    assert signed_in.status_code == 302
+    assert browser.get("/admin/").status_code == 200
