@@ -5,8 +5,9 @@
   by default, to the user model) must subclass
   :class:`api.scoping.OwnerScopedViewSet`. Forgetting it is an error at start-up,
   in ``manage.py check`` and in the test suite, not a leak found in production.
-- ``api.E002``: the admin's middleware, which the admin's own checks (``admin.E408``
-  to ``E410``, silenced) look for in ``MIDDLEWARE`` only, is in ``MIDDLEWARE`` or in
+- ``api.E002``: the site's middleware, which Django's own checks (the admin's
+  ``admin.E408`` to ``E410`` and ``check --deploy``'s ``security.W003`` for CSRF,
+  silenced) look for in ``MIDDLEWARE`` only, is in ``MIDDLEWARE`` or in
   ``SITE_MIDDLEWARE`` behind :class:`api.middleware.SiteMiddleware`, in order.
 """
 
@@ -91,6 +92,7 @@ ADMIN_MIDDLEWARE = (
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
 )
 
 

@@ -67,7 +67,7 @@ def test_it_knows_which_models_have_an_owner():
 
 # --- api.E002: the admin's middleware behind SiteMiddleware ------------------------
 
-SESSION, AUTH, MESSAGES = ADMIN_MIDDLEWARE
+SESSION, AUTH, MESSAGES, CSRF = ADMIN_MIDDLEWARE
 
 
 def test_the_projects_middleware_passes():
@@ -76,12 +76,12 @@ def test_the_projects_middleware_passes():
 
 def test_the_admins_middleware_counts_inside_site_middleware(settings):
     settings.MIDDLEWARE = ["api.middleware.SiteMiddleware"]
-    settings.SITE_MIDDLEWARE = [SESSION, AUTH, MESSAGES]
+    settings.SITE_MIDDLEWARE = [SESSION, CSRF, AUTH, MESSAGES]
     assert check_admin_middleware() == []
 
 
 def test_the_admins_middleware_still_counts_in_middleware_itself(settings):
-    settings.MIDDLEWARE = [SESSION, AUTH, MESSAGES]
+    settings.MIDDLEWARE = [SESSION, CSRF, AUTH, MESSAGES]
     settings.SITE_MIDDLEWARE = []
     assert check_admin_middleware() == []
 
@@ -95,7 +95,7 @@ def test_a_missing_admin_middleware_is_an_error(settings, missing):
 
 
 def test_the_user_middleware_before_the_session_is_an_error(settings):
-    settings.SITE_MIDDLEWARE = [AUTH, SESSION, MESSAGES]
+    settings.SITE_MIDDLEWARE = [AUTH, SESSION, CSRF, MESSAGES]
     assert [e.id for e in check_admin_middleware()] == ["api.E002"]
 
 
