@@ -1,4 +1,4 @@
-"""Django's PostgreSQL backend, reading ``timestamptz`` with psycopg's C loader.
+"""Django's PostgreSQL backend: the C timestamptz loader, cheaper health checks.
 
 Django registers a Python subclass of psycopg's ``TimestamptzLoader`` so that it can
 pin the values' time zone, and psycopg only swaps in its compiled loader for its own
@@ -7,16 +7,26 @@ Python (psycopg issue 1273, Django ticket 36960), which was about a tenth of a t
 list's CPU. With ``USE_TZ`` and ``TIME_ZONE = "UTC"`` the pin changes nothing:
 Django sets the session's TimeZone to UTC and the compiled loader then returns the
 same aware UTC datetimes. In any other configuration this backend is Django's own.
+
+With ``CONN_HEALTH_CHECKS``, Django sends ``SELECT 1`` before the first query of
+every request, a round trip on the hot path. A connection that the server closed
+(a terminated backend, a restart, a crash) has something to read: the server's
+FATAL message or the end of the stream. So when the socket of an idle connection
+has nothing to read, the connection is as alive as a ``SELECT 1`` would find it and
+the check is skipped; otherwise Django's check runs as before. (The MySQL driver of
+Go's database/sql checks a pooled connection the same way, a read that must find
+nothing, before it reuses it.)
 """
 
 from __future__ import annotations
 
 import datetime
+import select
 from typing import Any
 
 from django.conf import settings
 from django.db.backends.postgresql import base
-from psycopg import adapt
+from psycopg import adapt, pq
 from psycopg.types.datetime import TimestamptzLoader
 
 
@@ -50,3 +60,28 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return self.connection.cursor(
             name, scrollable=False, withhold=self.connection.autocommit
         )
+
+    def close_if_health_check_failed(self) -> None:
+        if (
+            self.connection is not None
+            and self.health_check_enabled
+            and not self.health_check_done
+            and self._nothing_to_read()
+        ):
+            self.health_check_done = True
+            return
+        super().close_if_health_check_failed()
+
+    def _nothing_to_read(self) -> bool:
+        """Whether this idle connection's socket is silent: nothing from the server
+        since the last statement's answer, not even the end of the stream."""
+        connection = self.connection
+        if connection.closed or (
+            connection.info.transaction_status != pq.TransactionStatus.IDLE
+        ):
+            return False
+        try:
+            readable, _, _ = select.select([connection.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable

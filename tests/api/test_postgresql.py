@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import select
+import time
 
+import psycopg
 import pytest
 from django.db import connection
 from django.db.backends.postgresql.psycopg_any import register_tzloader
@@ -60,3 +63,84 @@ def test_the_orm_reads_aware_utc_datetimes():
     assert again.created_at == task.created_at
     assert again.created_at.utcoffset() == datetime.timedelta(0)
     assert again.owner.date_joined == task.owner.date_joined
+
+
+# --- The health check: no round trip on a connection that is plainly alive ---------
+
+
+@pytest.fixture
+def checks(monkeypatch) -> list[bool]:
+    """Each SELECT 1 Django's health check sends, with its outcome."""
+    sent: list[bool] = []
+    is_usable = connection.is_usable
+
+    def counted() -> bool:
+        sent.append(is_usable())
+        return sent[-1]
+
+    monkeypatch.setattr(connection, "is_usable", counted)
+    return sent
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def _next_request() -> None:
+    """What Django does between two requests on a persistent connection."""
+    connection.close_if_unusable_or_obsolete()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_live_connection_is_reused_without_a_select_1(checks, settings):
+    assert connection.health_check_enabled
+    pid = _backend_pid()
+    for _ in range(3):
+        _next_request()
+        assert _backend_pid() == pid
+    assert checks == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_terminated_backend_is_noticed_and_replaced_before_it_is_used(checks):
+    pid = _backend_pid()
+    with psycopg.connect(**_direct_params(), autocommit=True) as killer:
+        killer.execute("SELECT pg_terminate_backend(%s)", [pid])
+    # The server's goodbye reaches the socket a moment later.
+    fd = connection.connection.fileno()
+    deadline = time.monotonic() + 5
+    while not select.select([fd], [], [], 0.05)[0]:
+        assert time.monotonic() < deadline, "the terminated backend said nothing"
+    _next_request()
+    assert _backend_pid() != pid
+    assert checks == [False]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_with_something_to_read_gets_the_full_check(checks):
+    pid = _backend_pid()
+    # Pending input of any kind (here a notice the server sends on its own) makes
+    # the socket readable: Django's SELECT 1 then decides, and keeps this one.
+    with connection.cursor() as cursor:
+        cursor.execute("LISTEN health_check_probe")
+    with psycopg.connect(**_direct_params(), autocommit=True) as other:
+        other.execute("NOTIFY health_check_probe")
+    fd = connection.connection.fileno()
+    deadline = time.monotonic() + 5
+    while not select.select([fd], [], [], 0.05)[0]:
+        assert time.monotonic() < deadline, "the notification never arrived"
+    _next_request()
+    assert _backend_pid() == pid
+    assert checks == [True]
+    with connection.cursor() as cursor:
+        cursor.execute("UNLISTEN *")
+
+
+def _direct_params() -> dict:
+    params = connection.get_connection_params()
+    params.pop("context", None)
+    params.pop("cursor_factory", None)
+    params.pop("prepare_threshold", None)
+    return params
