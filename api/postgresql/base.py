@@ -31,6 +31,8 @@ from psycopg.types.datetime import TimestamptzLoader
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    health_check_done: bool  # Django's, set per request; django-stubs lacks it
+
     def _compiled_timestamptz(self) -> bool:
         return bool(settings.USE_TZ) and self.timezone is datetime.UTC
 
@@ -64,7 +66,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def close_if_health_check_failed(self) -> None:
         if (
             self.connection is not None
-            and self.health_check_enabled
+            and self.settings_dict["CONN_HEALTH_CHECKS"]
             and not self.health_check_done
             and self._nothing_to_read()
         ):

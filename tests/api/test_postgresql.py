@@ -95,7 +95,7 @@ def _next_request() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_an_idle_live_connection_is_reused_without_a_select_1(checks, settings):
-    assert connection.health_check_enabled
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"]
     pid = _backend_pid()
     for _ in range(3):
         _next_request()
