@@ -121,3 +121,19 @@ def test_without_redis_it_is_drfs_throttle(rate, auth_client):
     assert auth_client.get(LIST).status_code == status.HTTP_200_OK
     assert auth_client.get(LIST).status_code == status.HTTP_200_OK
     _assert_throttled(auth_client.get(LIST), 60)
+
+
+def test_redis_replies_are_parsed_by_hiredis(on_redis):
+    """The throttle's round trip runs on every request: redis-py parses its reply
+    in C when hiredis is installed (requirements/base.txt pins it)."""
+    from redis.utils import HIREDIS_AVAILABLE
+
+    from accounts.throttling import _sliding_window
+
+    assert HIREDIS_AVAILABLE
+    client = _sliding_window(REDIS_URL).registered_client
+    connection = client.connection_pool.get_connection()
+    try:
+        assert type(connection._parser).__name__ == "_HiredisParser"
+    finally:
+        client.connection_pool.release(connection)
