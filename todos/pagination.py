@@ -127,8 +127,11 @@ def _decode_value(column: str, value: Any) -> Any:
     return value
 
 
-def _field(row: Any, name: str) -> Any:
-    """A column of a page's row: a model instance or a ``values()`` dict."""
+def _field(row: Any, name: str, columns: tuple[str, ...] = ()) -> Any:
+    """A column of a page's row: a model instance, a ``values()`` dict or a
+    ``values_list(*columns)`` tuple."""
+    if isinstance(row, tuple):
+        return row[columns.index(name)]
     return row[name] if isinstance(row, dict) else getattr(row, name)
 
 
@@ -140,11 +143,14 @@ class TaskCursorPagination(BasePagination):
     cursor_query_param = "cursor"
     page_size_query_param = "page_size"
     ordering_query_param = "ordering"
+    # The names of a page's columns, when its rows are tuples.
+    columns: tuple[str, ...] = ()
 
     def paginate_queryset(  # type: ignore[override]
         self, queryset: QuerySet[Any], request: Request, view: Any = None
     ) -> list[Any]:
         self.request = request
+        self.columns = tuple(getattr(queryset, "_fields", ()))
         self.ordering_name = self._ordering(request)
         self.key = ORDERINGS[self.ordering_name]
         size = self._page_size(request)
@@ -308,8 +314,8 @@ class TaskCursorPagination(BasePagination):
         payload = {
             "o": self.ordering_name,
             "f": self._filters(),
-            "v": _encode_value(_field(row, self.key.column)),
-            "i": str(_field(row, "id")),
+            "v": _encode_value(_field(row, self.key.column, self.columns)),
+            "i": str(_field(row, "id", self.columns)),
             "r": reverse,
         }
         return signing.dumps(payload, salt=self._salt(), compress=True)

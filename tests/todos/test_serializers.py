@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import uuid
 
 import pytest
 from django.utils import timezone
-from rest_framework import serializers
+from rest_framework import renderers, serializers
 
 from tests.factories import TaskFactory
 from todos import services
 from todos.models import Task
-from todos.serializers import ROW_FIELDS, TaskSerializer, represent
+from todos.serializers import ROW_FIELDS, TaskSerializer, documents, represent
 from todos.views import TaskViewSet
 
 pytestmark = pytest.mark.django_db
@@ -88,8 +89,26 @@ def test_utc_times_end_in_z(user):
     assert TaskSerializer(task).data["due_at"] == "2031-01-31T17:00:00Z"
 
 
+def _scoped_rows(user) -> list[tuple]:
+    """The list's own rows: the owner's, with their label ids aggregated."""
+    scoped = TaskViewSet().scope_queryset(Task.objects.filter(owner=user))
+    return list(scoped.values_list(*ROW_FIELDS))
+
+
+def _as_drf_renders(response, tasks) -> bytes:
+    """The list's body as DRF's own renderer writes the serializer's documents."""
+    body = response.json()
+    by_id = {str(task.pk): TaskSerializer(task).data for task in tasks}
+    page = {
+        "next": body["next"],
+        "previous": body["previous"],
+        "results": [by_id[row["id"]] for row in body["results"]],
+    }
+    return renderers.JSONRenderer().render(page)
+
+
 def test_the_lists_rows_make_the_same_documents_as_the_instances(user, auth_client):
-    """The list reads ``values(*ROW_FIELDS)`` dicts instead of model instances."""
+    """The list reads ``values_list(*ROW_FIELDS)`` tuples, not model instances."""
     tasks = _tasks(user)
     by_id = {str(task.pk): TaskSerializer(task).data for task in tasks}
     response = auth_client.get("/api/v1/tasks/", {"page_size": 200})
@@ -98,8 +117,44 @@ def test_the_lists_rows_make_the_same_documents_as_the_instances(user, auth_clie
     for row in listed:
         assert row == by_id[row["id"]]
         assert list(row) == list(by_id[row["id"]])
-    # The list's own queryset: the owner's rows with their label ids aggregated.
-    scoped = TaskViewSet().scope_queryset(Task.objects.filter(owner=user))
-    rows = scoped.values(*ROW_FIELDS)
-    for row in rows:
-        assert represent(row) == _generic(Task.objects.get(pk=row["id"]))
+    for row in _scoped_rows(user):
+        stored = _generic(Task.objects.get(pk=row[0]))
+        assert represent(dict(zip(ROW_FIELDS, row, strict=True))) == stored
+
+
+def test_the_lists_bytes_are_drfs_rendering_of_the_serializers_documents(
+    user, auth_client
+):
+    """Ids and times reach the renderer as objects; it writes what DRF writes."""
+    tasks = _tasks(user)
+    whole = auth_client.get("/api/v1/tasks/", {"page_size": 200})
+    first = auth_client.get("/api/v1/tasks/", {"page_size": 2})
+    second = auth_client.get(first.json()["next"])
+
+    for response in (whole, first, second):
+        assert response.content == _as_drf_renders(response, tasks)
+    assert len(second.json()["results"]) == 2
+
+
+def test_the_lists_bytes_are_drfs_in_another_current_time_zone_too(user, auth_client):
+    tasks = _tasks(user)
+    with timezone.override("America/New_York"):
+        response = auth_client.get("/api/v1/tasks/", {"page_size": 200})
+        assert response.content == _as_drf_renders(response, tasks)
+    assert response.json()["results"][0]["created_at"][-6:] in {"-05:00", "-04:00"}
+
+
+@pytest.mark.parametrize("stored_in", [None, BERLIN, datetime.UTC])
+def test_documents_are_represents_unless_both_zones_are_utc(user, stored_in):
+    _tasks(user)
+    rows = _scoped_rows(user)
+    expected = [represent(dict(zip(ROW_FIELDS, row, strict=True))) for row in rows]
+
+    made = documents(rows, stored_in=stored_in)
+
+    assert [json.loads(renderers.JSONRenderer().render(d)) for d in made] == expected
+    if stored_in is datetime.UTC:
+        assert isinstance(made[0]["created_at"], datetime.datetime)
+        assert isinstance(made[0]["id"], uuid.UUID)
+    else:
+        assert made == expected
