@@ -10,7 +10,9 @@ door through which rows reach a view:
   view's filter backends and object permissions, and cannot be replaced;
 - the permission list always starts with ``IsAuthenticated`` and ``IsOwner``: a
   subclass's ``permission_classes`` are added after them, never instead of them;
-- ``perform_create()`` sets the owner itself; the owner is never input.
+- ``perform_create()`` sets the owner itself; the owner is never input;
+- ``owner_rows()`` reads rows as tuples through SQL compiled once per shape, from
+  the same owner's queryset, with the requester bound as its owner.
 
 A subclass that defines one of those members is a ``TypeError`` when the class is
 created. It narrows the rows with ``scope_queryset()``.
@@ -18,10 +20,14 @@ created. It narrows the rows with ``scope_queryset()``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from django.db.models import Model, QuerySet
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import Expression, Field, Model, QuerySet
+from django.db.models.query import ValuesListIterable
 from rest_framework import exceptions, viewsets
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -39,9 +45,48 @@ GUARDED_MEMBERS = (
     "get_object",
     "get_permissions",
     "perform_create",
+    "owner_rows",
+    "_rows_of",
 )
 
 _MISSING = object()
+
+
+class Slot(Expression):
+    """A parameter of a compiled query, named: its value is bound per execution.
+
+    ``OwnerScopedViewSet.owner_rows`` compiles a query once per shape with slots
+    where the values of one request go, and binds each execution's values to them.
+    """
+
+    def __init__(self, name: str, output_field: Field[Any, Any]) -> None:
+        super().__init__(output_field=output_field)
+        self.name = name
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # The slot itself stands in the parameters, for owner_rows to find.
+        return "%s", [self]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A query's SQL and what each of its parameters is: a constant or a slot."""
+
+    sql: str | None  # None: the query can match nothing (EmptyResultSet)
+    params: tuple[Any, ...]
+    query: Any
+    # The selected expressions, when the backend converts their values (SQLite).
+    converted: list[Any] | None
+    columns: int | None  # keep only this many columns (extra select for ORDER BY)
+
+
+# (view class, database alias, key) -> compiled query; a handful of shapes per view
+# and page size. Emptied when full: recompiling costs one ORM build per shape.
+_COMPILED: dict[tuple[Any, ...], _Compiled] = {}
+_COMPILED_MAX = 1024
+# View class -> its owner's rows, with the owner as a slot.
+_SCOPED: dict[type, QuerySet[Any]] = {}
+_OWNER = "owner"
 
 
 class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
@@ -86,11 +131,68 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         return user
 
     def get_queryset(self) -> QuerySet[Any]:
-        manager = self.model._default_manager
         if getattr(self, "swagger_fake_view", False):
-            return manager.none()
-        rows = manager.filter(**{self.owner_field: self.owner})
+            return self.model._default_manager.none()
+        return self._rows_of(self.owner)
+
+    def _rows_of(self, owner: Any) -> QuerySet[Any]:
+        """The rows of ``owner`` (a user, or a slot for one), narrowed by the view."""
+        rows = self.model._default_manager.filter(**{self.owner_field: owner})
         return self.scope_queryset(rows)
+
+    def owner_rows(
+        self,
+        key: Hashable,
+        build: Callable[[QuerySet[Any]], QuerySet[Any]],
+        **values: Any,
+    ) -> list[tuple[Any, ...]]:
+        """The rows ``build`` makes of the requester's, as ``values_list`` tuples.
+
+        ``build`` turns the owner's rows (after the filter backends) into a
+        ``values_list()`` query whose SQL depends on ``key`` alone: what varies from
+        one request to the next goes in as ``Slot(name, field)``, bound from
+        ``values``. When the filter backends leave the rows as they are, the SQL is
+        compiled once per key and view class and reused; otherwise it is compiled
+        for this request. Either way, the owner is a slot bound to the requester.
+        ``scope_queryset()`` must not depend on the request for a view using this.
+        """
+        owner = self.owner
+        scoped = _SCOPED.get(type(self))
+        if scoped is None:
+            field = self.model._meta.get_field(self.owner_field)
+            target = field.target_field  # type: ignore[union-attr]
+            scoped = _SCOPED[type(self)] = self._rows_of(Slot(_OWNER, target))
+        filtered = self.filter_queryset(scoped)
+        alias = filtered.db
+        cache_key = (type(self), alias, key)
+        compiled = _COMPILED.get(cache_key) if filtered is scoped else None
+        if compiled is None:
+            compiled = _compile(build(filtered))
+            if filtered is scoped:
+                if len(_COMPILED) >= _COMPILED_MAX:
+                    _COMPILED.clear()
+                _COMPILED[cache_key] = compiled
+        if compiled.sql is None:
+            return []
+        connection = connections[alias]
+        params = [
+            p
+            if not isinstance(p, Slot)
+            else p.output_field.get_db_prep_value(
+                owner.pk if p.name == _OWNER else values[p.name], connection
+            )
+            for p in compiled.params
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows: list[Any] = cursor.fetchall()
+        if compiled.columns is not None:
+            rows = [row[: compiled.columns] for row in rows]
+        if compiled.converted is not None:
+            compiler = compiled.query.get_compiler(alias)
+            converters = compiler.get_converters(compiled.converted)
+            rows = list(map(tuple, compiler.apply_converters(rows, converters)))
+        return rows
 
     def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Hook for subclasses to narrow (never widen) the owner's rows."""
@@ -112,3 +214,25 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
 
     def check_object_permissions(self, request: Request, obj: Any) -> None:
         super().check_object_permissions(request, obj)
+
+
+def _compile(queryset: QuerySet[Any]) -> _Compiled:
+    """``queryset``'s SQL, its parameters (slots among them), how to read its rows."""
+    if queryset._iterable_class is not ValuesListIterable:
+        raise TypeError("owner_rows() reads values_list() queries only.")
+    query = queryset.query
+    compiler = query.get_compiler(queryset.db)
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:
+        return _Compiled(None, (), query, None, None)
+    fields = [column[0] for column in compiler.select[: compiler.col_count]]
+    if compiler.has_composite_fields(fields):
+        raise TypeError("owner_rows() does not read composite fields.")
+    return _Compiled(
+        sql,
+        tuple(params),
+        query,
+        fields if compiler.get_converters(fields) else None,
+        compiler.col_count if compiler.has_extra_select else None,
+    )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import connections
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.urls import reverse
@@ -39,7 +39,7 @@ from todos import batch, services
 from todos import changes as feed
 from todos.filters import StrictFilterBackend, TaskFilter
 from todos.models import Label, Task, TaskList
-from todos.pagination import TaskCursorPagination
+from todos.pagination import Stretch, TaskCursorPagination
 from todos.serializers import (
     PUT_DEFAULTS,
     ROW_FIELDS,
@@ -88,12 +88,22 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
 
     def list(self, request: Request) -> Response:
         """ListModelMixin's list, reading the page as tuples of the shown columns:
-        no model instances, the same documents."""
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset.values_list(*ROW_FIELDS))
-        assert page is not None  # noqa: S101 - the view always paginates
-        stored_in = connections[queryset.db].timezone
+        no model instances, the same documents.
+
+        Each range of the page is one query of the owner's (filtered) rows, whose
+        SQL is compiled once per shape when no filter applies (``owner_rows``).
+        """
+        paginator: TaskCursorPagination = self.paginator  # type: ignore[assignment]
+        page = paginator.paginate(request, self._read_stretch, ROW_FIELDS)
+        stored_in = connections[router.db_for_read(Task)].timezone
         return self.get_paginated_response(documents(page, stored_in=stored_in))
+
+    def _read_stretch(self, stretch: Stretch) -> Sequence[tuple[Any, ...]]:
+        def build(rows: QuerySet[Any]) -> QuerySet[Any]:
+            rows = rows.filter(stretch.parametrized).order_by(*stretch.order)
+            return rows.values_list(*ROW_FIELDS)[: stretch.limit]
+
+        return self.owner_rows(("page", *stretch.shape), build, **stretch.values)
 
     def _respond(self, task: Task, code: int = status.HTTP_200_OK) -> Response:
         headers = {"ETag": etag_for(task)}
