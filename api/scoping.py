@@ -12,7 +12,8 @@ door through which rows reach a view:
   subclass's ``permission_classes`` are added after them, never instead of them;
 - ``perform_create()`` sets the owner itself; the owner is never input;
 - ``owner_rows()`` reads rows as tuples through SQL compiled once per shape, from
-  the same owner's queryset, with the requester bound as its owner.
+  the same owner's queryset, with the requester bound as its owner; ``get_row()``
+  is ``get_object()`` read that way.
 
 A subclass that defines one of those members is a ``TypeError`` when the class is
 created. It narrows the rows with ``scope_queryset()``.
@@ -20,14 +21,22 @@ created. It narrows the rows with ``scope_queryset()``.
 
 from __future__ import annotations
 
+import functools
+from collections import namedtuple
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, ClassVar
 
-from django.core.exceptions import EmptyResultSet
+from django.core.exceptions import (
+    EmptyResultSet,
+    MultipleObjectsReturned,
+    ValidationError,
+)
 from django.db import connections
 from django.db.models import Expression, Field, Model, QuerySet
 from django.db.models.query import ValuesListIterable
+from django.http import Http404
 from rest_framework import exceptions, viewsets
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -46,6 +55,7 @@ GUARDED_MEMBERS = (
     "get_permissions",
     "perform_create",
     "owner_rows",
+    "get_row",
     "_rows_of",
 )
 
@@ -159,8 +169,7 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         owner = self.owner
         scoped = _SCOPED.get(type(self))
         if scoped is None:
-            field = self.model._meta.get_field(self.owner_field)
-            target = field.target_field  # type: ignore[union-attr]
+            target = _field(self.model, self.owner_field).target_field
             scoped = _SCOPED[type(self)] = self._rows_of(Slot(_OWNER, target))
         filtered = self.filter_queryset(scoped)
         alias = filtered.db
@@ -205,6 +214,36 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         """The owner's row named in the URL (404 otherwise), permissions checked."""
         return super().get_object()
 
+    def get_row(self, *fields: str) -> Any:
+        """``get_object()``, read as a tuple of ``fields`` through ``owner_rows()``.
+
+        The owner's row named in the URL (404 otherwise, as for a malformed id),
+        the view's object permissions checked on it. The row is a named tuple of
+        ``fields``, then the owner's id if not among them, with a ``pk``.
+        """
+        lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
+        pk = _field(self.model, "pk")
+        field = _field(self.model, self.lookup_field)
+        owner_id = _field(self.model, self.owner_field).attname
+        names = fields if owner_id in fields else (*fields, owner_id)
+        try:
+            value = field.to_python(self.kwargs[lookup_url_kwarg])
+        except (TypeError, ValueError, ValidationError):
+            raise Http404 from None
+
+        def build(rows: QuerySet[Any]) -> QuerySet[Any]:
+            lookup = Slot("lookup", field)
+            return rows.filter(**{self.lookup_field: lookup}).values_list(*names)[:2]
+
+        found = self.owner_rows(("row", self.lookup_field, names), build, lookup=value)
+        if not found:
+            raise Http404
+        if len(found) > 1:
+            raise MultipleObjectsReturned
+        row = _row_type(names, pk.attname)._make(found[0])
+        self.check_object_permissions(self.request, row)
+        return row
+
     def get_permissions(self) -> Sequence[Any]:
         return super().get_permissions()
 
@@ -236,3 +275,17 @@ def _compile(queryset: QuerySet[Any]) -> _Compiled:
         fields if compiler.get_converters(fields) else None,
         compiler.col_count if compiler.has_extra_select else None,
     )
+
+
+@functools.cache
+def _row_type(names: tuple[str, ...], pk: str) -> Any:
+    """A named tuple of ``names`` whose ``pk`` is the primary key's column."""
+    base = namedtuple("Row", names)  # type: ignore[misc]
+    return type(
+        "Row", (base,), {"__slots__": (), "pk": property(itemgetter(names.index(pk)))}
+    )
+
+
+def _field(model: type[Model], name: str) -> Any:
+    """``model``'s field ``name`` (``pk``: its primary key)."""
+    return model._meta.pk if name == "pk" else model._meta.get_field(name)

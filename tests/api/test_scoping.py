@@ -6,7 +6,9 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.http import Http404
 from rest_framework import mixins, serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -251,3 +253,66 @@ def test_a_query_that_matches_nothing_costs_no_query(user, django_assert_num_que
 def test_owner_rows_reads_values_list_queries_only(user):
     with pytest.raises(TypeError, match="values_list"):
         _view(user).owner_rows("models", lambda rows: rows.all())
+
+
+# --- get_row: get_object() as a tuple ------------------------------------------------
+
+
+class _NotSecret(BasePermission):
+    def has_object_permission(self, request, view, obj):
+        return obj.title != "secret"
+
+
+class _Guarded(_Readable):
+    permission_classes = [_NotSecret]
+
+
+def _row_view(user, pk, cls=_Readable):
+    view = cls()
+    view.request = Request(APIRequestFactory().get("/"))
+    view.request.user = user
+    view.format_kwarg = None
+    view.kwargs = {"pk": str(pk)}
+    return view
+
+
+def test_get_row_reads_the_owners_row_named_in_the_url(user):
+    task = TaskFactory.create(owner=user, title="mine")
+
+    row = _row_view(user, task.pk).get_row("id", "title", "version")
+
+    assert row == (task.pk, "mine", task.version, user.pk)
+    assert (row.pk, row.title, row.owner_id) == (task.pk, "mine", user.pk)
+
+
+@pytest.mark.parametrize("whose", ["theirs", "missing", "malformed"])
+def test_get_row_is_a_404_for_a_row_that_is_not_the_requesters(user, other_user, whose):
+    pk = {
+        "theirs": lambda: TaskFactory.create(owner=other_user).pk,
+        "missing": uuid.uuid4,
+        "malformed": lambda: "not-a-uuid",
+    }[whose]()
+
+    with pytest.raises(Http404):
+        _row_view(user, pk).get_row("id", "title")
+
+
+def test_get_row_checks_the_object_permissions_on_the_row(user):
+    shown = TaskFactory.create(owner=user, title="shown")
+    secret = TaskFactory.create(owner=user, title="secret")
+
+    assert _row_view(user, shown.pk, _Guarded).get_row("id", "title").pk == shown.pk
+    with pytest.raises(PermissionDenied):
+        _row_view(user, secret.pk, _Guarded).get_row("id", "title")
+
+
+def test_get_row_refuses_a_row_of_another_owner_should_one_slip_through(
+    user, other_user
+):
+    """IsOwner, the second line, sees the row's owner whatever the fields asked."""
+    task = TaskFactory.create(owner=user)
+    view = _row_view(other_user, task.pk)
+    row = scoping._row_type(("id", "owner_id"), "id")._make((task.pk, user.pk))
+
+    with pytest.raises(PermissionDenied):
+        view.check_object_permissions(view.request, row)

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from rest_framework import renderers, serializers
 
+from api.conditional import etag_for
 from tests.factories import TaskFactory
 from todos import services
 from todos.models import Task
@@ -158,3 +159,19 @@ def test_documents_are_represents_unless_both_zones_are_utc(user, stored_in):
         assert isinstance(made[0]["id"], uuid.UUID)
     else:
         assert made == expected
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_the_details_bytes_and_etag_are_the_serializers_and_the_models(
+    user, auth_client, zone
+):
+    """The detail reads a row, not a model; its body and ETag are the same."""
+    _tasks(user)
+    stored = list(Task.objects.filter(owner=user))
+    assert stored
+    with timezone.override(zone):
+        for task in stored:
+            response = auth_client.get(f"/api/v1/tasks/{task.pk}/")
+            expected = renderers.JSONRenderer().render(TaskSerializer(task).data)
+            assert response.content == expected
+            assert response["ETag"] == etag_for(task)
