@@ -84,9 +84,9 @@ class _Compiled:
 
     sql: str | None  # None: the query can match nothing (EmptyResultSet)
     params: tuple[Any, ...]
-    query: Any
-    # The selected expressions, when the backend converts their values (SQLite).
-    converted: list[Any] | None
+    # When the backend converts the values read (SQLite): the query and the
+    # expressions it selects, which name the converters.
+    converted: tuple[Any, list[Any]] | None
     columns: int | None  # keep only this many columns (extra select for ORDER BY)
 
 
@@ -198,8 +198,9 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         if compiled.columns is not None:
             rows = [row[: compiled.columns] for row in rows]
         if compiled.converted is not None:
-            compiler = compiled.query.get_compiler(alias)
-            converters = compiler.get_converters(compiled.converted)
+            query, selected = compiled.converted
+            compiler = query.get_compiler(alias)
+            converters = compiler.get_converters(selected)
             rows = list(map(tuple, compiler.apply_converters(rows, converters)))
         return rows
 
@@ -264,15 +265,14 @@ def _compile(queryset: QuerySet[Any]) -> _Compiled:
     try:
         sql, params = compiler.as_sql()
     except EmptyResultSet:
-        return _Compiled(None, (), query, None, None)
+        return _Compiled(None, (), None, None)
     fields = [column[0] for column in compiler.select[: compiler.col_count]]
     if compiler.has_composite_fields(fields):
         raise TypeError("owner_rows() does not read composite fields.")
     return _Compiled(
         sql,
         tuple(params),
-        query,
-        fields if compiler.get_converters(fields) else None,
+        (query, fields) if compiler.get_converters(fields) else None,
         compiler.col_count if compiler.has_extra_select else None,
     )
 

@@ -123,7 +123,7 @@ def test_a_subclass_permission_still_applies(scoped_urls, user):
 
 
 def test_drf_mixins_cannot_shadow_the_bases_members():
-    for name in ("perform_create", "get_object", "get_queryset"):
+    for name in ("perform_create", "get_object", "get_queryset", "get_row"):
         assert getattr(_ScopedOpen, name) is OwnerScopedViewSet.__dict__[name]
 
 
