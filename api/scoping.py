@@ -11,9 +11,9 @@ door through which rows reach a view:
 - the permission list always starts with ``IsAuthenticated`` and ``IsOwner``: a
   subclass's ``permission_classes`` are added after them, never instead of them;
 - ``perform_create()`` sets the owner itself; the owner is never input;
-- ``owner_rows()`` reads rows as tuples through SQL compiled once per shape, from
-  the same owner's queryset, with the requester bound as its owner; ``get_row()``
-  is ``get_object()`` read that way.
+- ``owner_rows()`` gives the same owner's rows to read as tuples, through SQL
+  compiled once per shape with the requester bound as its owner; ``get_row()`` is
+  ``get_object()`` read that way.
 
 A subclass that defines one of those members is a ``TypeError`` when the class is
 created. It narrows the rows with ``scope_queryset()``.
@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import (
     EmptyResultSet,
+    ImproperlyConfigured,
     MultipleObjectsReturned,
     ValidationError,
 )
@@ -150,59 +151,16 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         rows = self.model._default_manager.filter(**{self.owner_field: owner})
         return self.scope_queryset(rows)
 
-    def owner_rows(
-        self,
-        key: Hashable,
-        build: Callable[[QuerySet[Any]], QuerySet[Any]],
-        **values: Any,
-    ) -> list[tuple[Any, ...]]:
-        """The rows ``build`` makes of the requester's, as ``values_list`` tuples.
-
-        ``build`` turns the owner's rows (after the filter backends) into a
-        ``values_list()`` query whose SQL depends on ``key`` alone: what varies from
-        one request to the next goes in as ``Slot(name, field)``, bound from
-        ``values``. When the filter backends leave the rows as they are, the SQL is
-        compiled once per key and view class and reused; otherwise it is compiled
-        for this request. Either way, the owner is a slot bound to the requester.
-        ``scope_queryset()`` must not depend on the request for a view using this.
-        """
+    def owner_rows(self) -> OwnerRows:
+        """The requester's rows after the view's filter backends (which run now),
+        to read as tuples through SQL compiled once per shape (``OwnerRows``)."""
         owner = self.owner
         scoped = _SCOPED.get(type(self))
         if scoped is None:
             target = _field(self.model, self.owner_field).target_field
             scoped = _SCOPED[type(self)] = self._rows_of(Slot(_OWNER, target))
         filtered = self.filter_queryset(scoped)
-        alias = filtered.db
-        cache_key = (type(self), alias, key)
-        compiled = _COMPILED.get(cache_key) if filtered is scoped else None
-        if compiled is None:
-            compiled = _compile(build(filtered))
-            if filtered is scoped:
-                if len(_COMPILED) >= _COMPILED_MAX:
-                    _COMPILED.clear()
-                _COMPILED[cache_key] = compiled
-        if compiled.sql is None:
-            return []
-        connection = connections[alias]
-        params = [
-            p
-            if not isinstance(p, Slot)
-            else p.output_field.get_db_prep_value(
-                owner.pk if p.name == _OWNER else values[p.name], connection
-            )
-            for p in compiled.params
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows: list[Any] = cursor.fetchall()
-        if compiled.columns is not None:
-            rows = [row[: compiled.columns] for row in rows]
-        if compiled.converted is not None:
-            query, selected = compiled.converted
-            compiler = query.get_compiler(alias)
-            converters = compiler.get_converters(selected)
-            rows = list(map(tuple, compiler.apply_converters(rows, converters)))
-        return rows
+        return OwnerRows(type(self), owner, filtered, filtered is scoped)
 
     def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Hook for subclasses to narrow (never widen) the owner's rows."""
@@ -236,7 +194,8 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
             lookup = Slot("lookup", field)
             return rows.filter(**{self.lookup_field: lookup}).values_list(*names)[:2]
 
-        found = self.owner_rows(("row", self.lookup_field, names), build, lookup=value)
+        key = ("row", self.lookup_field, names)
+        found = self.owner_rows().read(key, build, lookup=value)
         if not found:
             raise Http404
         if len(found) > 1:
@@ -256,6 +215,67 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         super().check_object_permissions(request, obj)
 
 
+@dataclass(frozen=True)
+class OwnerRows:
+    """One requester's rows of a view, after its filter backends, to read.
+
+    They are the owner's queryset (``OwnerScopedViewSet._rows_of``) with the owner
+    as a slot, bound to the requester whenever they are read.
+    """
+
+    view: type[OwnerScopedViewSet]
+    owner: Any
+    rows: QuerySet[Any]
+    # The filter backends left the rows alone: a query's SQL depends on its key.
+    unfiltered: bool
+
+    def read(
+        self,
+        key: Hashable,
+        build: Callable[[QuerySet[Any]], QuerySet[Any]],
+        **values: Any,
+    ) -> list[tuple[Any, ...]]:
+        """The rows of ``build(rows)``, a ``values_list()`` query, as tuples.
+
+        Its SQL must depend on ``key`` alone: what varies from one request to the
+        next goes in as ``Slot(name, field)``, bound from ``values``. Unfiltered
+        rows' SQL is compiled once per view class, database and key, and reused;
+        filtered rows' for this read alone. The view's ``scope_queryset()`` must
+        not depend on the request.
+        """
+        alias = self.rows.db
+        cache_key = (self.view, alias, key)
+        compiled = _COMPILED.get(cache_key) if self.unfiltered else None
+        if compiled is None:
+            compiled = _compile(build(self.rows))
+            if self.unfiltered:
+                if len(_COMPILED) >= _COMPILED_MAX:
+                    _COMPILED.clear()
+                _COMPILED[cache_key] = compiled
+        if compiled.sql is None:
+            return []
+        connection = connections[alias]
+        params = [
+            p
+            if not isinstance(p, Slot)
+            else p.output_field.get_db_prep_value(
+                self.owner.pk if p.name == _OWNER else values[p.name], connection
+            )
+            for p in compiled.params
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows: list[Any] = cursor.fetchall()
+        if compiled.columns is not None:
+            rows = [row[: compiled.columns] for row in rows]
+        if compiled.converted is not None:
+            query, selected = compiled.converted
+            compiler = query.get_compiler(alias)
+            converters = compiler.get_converters(selected)
+            rows = list(map(tuple, compiler.apply_converters(rows, converters)))
+        return rows
+
+
 def _compile(queryset: QuerySet[Any]) -> _Compiled:
     """``queryset``'s SQL, its parameters (slots among them), how to read its rows."""
     if queryset._iterable_class is not ValuesListIterable:
@@ -266,6 +286,8 @@ def _compile(queryset: QuerySet[Any]) -> _Compiled:
         sql, params = compiler.as_sql()
     except EmptyResultSet:
         return _Compiled(None, (), None, None)
+    if not any(isinstance(p, Slot) and p.name == _OWNER for p in params):
+        raise ImproperlyConfigured("owner_rows() reads queries of the owner's rows.")
     fields = [column[0] for column in compiler.select[: compiler.col_count]]
     if compiler.has_composite_fields(fields):
         raise TypeError("owner_rows() does not read composite fields.")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from django.db import connections, router
@@ -33,7 +34,7 @@ from api.conditional import (
 from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.problems import PROBLEM_CONTENT_TYPE, Conflict
 from api.schema import ProblemSerializer
-from api.scoping import OwnerScopedViewSet
+from api.scoping import OwnerRows, OwnerScopedViewSet
 from api.serializers import NoInputSerializer
 from todos import batch, services
 from todos import changes as feed
@@ -72,6 +73,16 @@ def _service_errors() -> Iterator[None]:
         raise Conflict("You have as many of these as one account may have.") from None
 
 
+def _read_stretch(rows: OwnerRows, stretch: Stretch) -> list[tuple[Any, ...]]:
+    """One range of a list page, read from the owner's rows."""
+
+    def build(queryset: QuerySet[Any]) -> QuerySet[Any]:
+        queryset = queryset.filter(stretch.parametrized).order_by(*stretch.order)
+        return queryset.values_list(*ROW_FIELDS)[: stretch.limit]
+
+    return rows.read(("page", *stretch.shape), build, **stretch.values)
+
+
 class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     """The requester's tasks."""
 
@@ -93,17 +104,11 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         Each range of the page is one query of the owner's (filtered) rows, whose
         SQL is compiled once per shape when no filter applies (``owner_rows``).
         """
+        rows = self.owner_rows()
         paginator: TaskCursorPagination = self.paginator  # type: ignore[assignment]
-        page = paginator.paginate(request, self._read_stretch, ROW_FIELDS)
+        page = paginator.paginate(request, partial(_read_stretch, rows), ROW_FIELDS)
         stored_in = connections[router.db_for_read(Task)].timezone
         return self.get_paginated_response(documents(page, stored_in=stored_in))
-
-    def _read_stretch(self, stretch: Stretch) -> Sequence[tuple[Any, ...]]:
-        def build(rows: QuerySet[Any]) -> QuerySet[Any]:
-            rows = rows.filter(stretch.parametrized).order_by(*stretch.order)
-            return rows.values_list(*ROW_FIELDS)[: stretch.limit]
-
-        return self.owner_rows(("page", *stretch.shape), build, **stretch.values)
 
     def _respond(self, task: Task, code: int = status.HTTP_200_OK) -> Response:
         headers = {"ETag": etag_for(task)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.http import Http404
 from rest_framework import mixins, serializers, status
@@ -187,7 +188,7 @@ def test_owner_rows_binds_the_requester_into_one_cached_sql(user, other_user):
     theirs = {TaskFactory.create(owner=other_user, title=t).pk for t in ("b", "c")}
 
     for owner, expected in [(user, mine), (other_user, theirs), (user, mine)]:
-        rows = _view(owner).owner_rows("titles", _titles_after, after="a")
+        rows = _view(owner).owner_rows().read("titles", _titles_after, after="a")
         assert {pk for pk, _ in rows} == expected
         assert all(isinstance(pk, uuid.UUID) for pk, _ in rows)
     assert len(_compiled("titles")) == 1
@@ -199,13 +200,13 @@ def test_the_slots_take_each_requests_values(user):
     view = _view(user)
 
     for after, expected in [("a", ["b", "c"]), ("b", ["c"]), ("c", [])]:
-        rows = view.owner_rows("titles", _titles_after, after=after)
+        rows = view.owner_rows().read("titles", _titles_after, after=after)
         assert [title for _, title in rows] == expected
 
 
 def test_the_cached_sql_is_the_owners_queryset_compiled(user):
     view = _view(user)
-    view.owner_rows("titles", _titles_after, after="a")
+    view.owner_rows().read("titles", _titles_after, after="a")
     (cached,) = _compiled("titles")
 
     owner = Slot("owner", User._meta.pk)
@@ -232,27 +233,37 @@ def test_rows_a_filter_backend_narrows_are_compiled_for_the_request_alone(
     TaskFactory.create(owner=user, title="c")
 
     with django_assert_num_queries(1):
-        rows = _view(user, {"title": "c"}).owner_rows(
-            "narrowed", _titles_after, after="a"
+        rows = (
+            _view(user, {"title": "c"})
+            .owner_rows()
+            .read("narrowed", _titles_after, after="a")
         )
 
     assert [title for _, title in rows] == ["c"]
     assert _compiled("narrowed") == []
-    assert len(_view(user).owner_rows("narrowed", _titles_after, after="a")) == 2
+    assert len(_view(user).owner_rows().read("narrowed", _titles_after, after="a")) == 2
 
 
 def test_a_query_that_matches_nothing_costs_no_query(user, django_assert_num_queries):
     TaskFactory.create(owner=user)
     with django_assert_num_queries(0):
-        rows = _view(user).owner_rows(
-            "none", lambda rows: rows.filter(pk__in=[]).values_list("id")
+        rows = (
+            _view(user)
+            .owner_rows()
+            .read("none", lambda rows: rows.filter(pk__in=[]).values_list("id"))
         )
     assert rows == []
 
 
+def test_owner_rows_reads_only_queries_of_the_owners_rows(user):
+    everyones = Task.objects.values_list("id")
+    with pytest.raises(ImproperlyConfigured, match="owner's rows"):
+        _view(user).owner_rows().read("everyone", lambda rows: everyones)
+
+
 def test_owner_rows_reads_values_list_queries_only(user):
     with pytest.raises(TypeError, match="values_list"):
-        _view(user).owner_rows("models", lambda rows: rows.all())
+        _view(user).owner_rows().read("models", lambda rows: rows.all())
 
 
 # --- get_row: get_object() as a tuple ------------------------------------------------

@@ -472,3 +472,19 @@ def test_a_filtered_page_is_compiled_for_its_request_alone(auth_client, user):
     assert _page_sqls() == {}
     assert len(_ids(auth_client.get(LIST))) == 3
     assert len(_page_sqls()) == 1
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"stauts": "pending", "page_size": "0"},
+        {"status": "nope", "ordering": "nope"},
+        {"due_before": "", "cursor": "forged"},
+    ],
+)
+def test_the_filters_are_checked_before_the_pages_parameters(auth_client, params):
+    response = auth_client.get(LIST, params)
+
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == set(params) - {"page_size", "ordering", "cursor"}
