@@ -185,6 +185,8 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         field = _field(self.model, self.lookup_field)
         owner_id = _field(self.model, self.owner_field).attname
         names = fields if owner_id in fields else (*fields, owner_id)
+        # The filter backends first, as in get_object().
+        rows = self.owner_rows()
         try:
             value = field.to_python(self.kwargs[lookup_url_kwarg])
         except (TypeError, ValueError, ValidationError):
@@ -194,8 +196,7 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
             lookup = Slot("lookup", field)
             return rows.filter(**{self.lookup_field: lookup}).values_list(*names)[:2]
 
-        key = ("row", self.lookup_field, names)
-        found = self.owner_rows().read(key, build, lookup=value)
+        found = rows.read(("row", self.lookup_field, names), build, lookup=value)
         if not found:
             raise Http404
         if len(found) > 1:

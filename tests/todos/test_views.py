@@ -391,3 +391,10 @@ def test_a_read_whose_task_query_fails_is_a_503(auth_client, user, path):
 
     assert response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_an_unknown_parameter_on_a_detail_is_a_400_before_the_id_is_read(auth_client):
+    for url in (detail(uuid.uuid4()), "/api/v1/tasks/not-a-uuid/"):
+        response = auth_client.get(url, {"stauts": "pending"})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert [e["field"] for e in response.json()["errors"]] == ["stauts"]
