@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from django.utils import timezone
@@ -137,6 +137,7 @@ _COLUMNS = tuple(
 )
 # ``position`` is not shown, but the cursor of ``ordering=position`` is made of it.
 ROW_FIELDS = (*_COLUMNS, "position", "label_ids")
+_CREATED_AT = ROW_FIELDS.index("created_at")
 
 
 def represent(
@@ -171,11 +172,8 @@ def _is_utc(zone: datetime.tzinfo | None) -> bool:
     return zone is not None and zone.utcoffset(None) == datetime.timedelta(0)
 
 
-def documents(
-    rows: Iterable[Sequence[Any]], *, stored_in: datetime.tzinfo | None
-) -> list[dict[str, Any]]:
-    """The documents of ``rows``, tuples of ``ROW_FIELDS`` whose times are in the
-    zone ``stored_in`` (the database connection's, ``connection.timezone``).
+def documents(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """The documents of ``rows``, tuples of ``ROW_FIELDS`` from one query.
 
     The same documents as :func:`represent`, but ids and times stay ``UUID`` and
     ``datetime`` objects for the JSON renderer (api.renderers) to write, which it
@@ -183,10 +181,15 @@ def documents(
     and the rows' are UTC, as the settings make them. In any other zone, the
     documents are :func:`represent`'s.
     """
-    if not (_is_utc(timezone.get_current_timezone()) and _is_utc(stored_in)):
+    # One query's times all come in the database session's zone: one tells.
+    if rows and not (
+        _is_utc(timezone.get_current_timezone())
+        and _is_utc(rows[0][_CREATED_AT].tzinfo)
+    ):
         return [represent(dict(zip(ROW_FIELDS, row, strict=True))) for row in rows]
     priority_name = NAME_BY_PRIORITY
     label_ids = services.label_id_list
+    # Unpacked in the order of ROW_FIELDS (the parity tests hold them together).
     return [
         {
             "id": id_,

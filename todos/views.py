@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from django.db import connections, router
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.urls import reverse
@@ -107,8 +106,7 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         rows = self.owner_rows()
         paginator: TaskCursorPagination = self.paginator  # type: ignore[assignment]
         page = paginator.paginate(request, partial(_read_stretch, rows), ROW_FIELDS)
-        stored_in = connections[router.db_for_read(Task)].timezone
-        return self.get_paginated_response(documents(page, stored_in=stored_in))
+        return self.get_paginated_response(documents(page))
 
     def _respond(self, task: Task, code: int = status.HTTP_200_OK) -> Response:
         headers = {"ETag": etag_for(task)}
@@ -139,8 +137,7 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         headers = {"ETag": etag_for(task)}
         if not_modified(request, task):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-        stored_in = connections[router.db_for_read(Task)].timezone
-        (document,) = documents([task[: len(ROW_FIELDS)]], stored_in=stored_in)
+        (document,) = documents([task[: len(ROW_FIELDS)]])
         return Response(document, headers=headers)
 
     def _write(self, request: Request, *, partial: bool) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
+import zoneinfo
 
 import pytest
 from django.utils import timezone
@@ -145,16 +146,37 @@ def test_the_lists_bytes_are_drfs_in_another_current_time_zone_too(user, auth_cl
     assert response.json()["results"][0]["created_at"][-6:] in {"-05:00", "-04:00"}
 
 
-@pytest.mark.parametrize("stored_in", [None, BERLIN, datetime.UTC])
-def test_documents_are_represents_unless_both_zones_are_utc(user, stored_in):
+def _in_zone(rows: list[tuple], zone: datetime.tzinfo) -> list[tuple]:
+    """The rows as a database session in ``zone`` would give them."""
+    return [
+        tuple(
+            v.astimezone(zone) if isinstance(v, datetime.datetime) else v for v in row
+        )
+        for row in rows
+    ]
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        datetime.UTC,
+        zoneinfo.ZoneInfo("UTC"),
+        BERLIN,
+        zoneinfo.ZoneInfo("Europe/London"),
+    ],
+    ids=str,
+)
+def test_documents_are_represents_unless_the_rows_times_are_in_utc(user, zone):
+    """Only times in UTC go to the renderer as they are; any other zone (even one
+    whose offset is zero on some dates) makes represent()'s text."""
     _tasks(user)
-    rows = _scoped_rows(user)
+    rows = _in_zone(_scoped_rows(user), zone)
     expected = [represent(dict(zip(ROW_FIELDS, row, strict=True))) for row in rows]
 
-    made = documents(rows, stored_in=stored_in)
+    made = documents(rows)
 
     assert [json.loads(renderers.JSONRenderer().render(d)) for d in made] == expected
-    if stored_in is datetime.UTC:
+    if zone.utcoffset(None) == datetime.timedelta(0):
         assert isinstance(made[0]["created_at"], datetime.datetime)
         assert isinstance(made[0]["id"], uuid.UUID)
     else:
