@@ -10,7 +10,10 @@ door through which rows reach a view:
   view's filter backends and object permissions, and cannot be replaced;
 - the permission list always starts with ``IsAuthenticated`` and ``IsOwner``: a
   subclass's ``permission_classes`` are added after them, never instead of them;
-- ``perform_create()`` sets the owner itself; the owner is never input.
+- ``perform_create()`` sets the owner itself; the owner is never input;
+- ``owner_rows()`` gives the same owner's rows to read as tuples, through SQL
+  compiled once per shape with the requester bound as its owner; ``get_row()`` is
+  ``get_object()`` read that way.
 
 A subclass that defines one of those members is a ``TypeError`` when the class is
 created. It narrows the rows with ``scope_queryset()``.
@@ -18,10 +21,23 @@ created. It narrows the rows with ``scope_queryset()``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections import namedtuple
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, ClassVar
 
-from django.db.models import Model, QuerySet
+from django.core.exceptions import (
+    EmptyResultSet,
+    ImproperlyConfigured,
+    MultipleObjectsReturned,
+    ValidationError,
+)
+from django.db import connections
+from django.db.models import Expression, Field, Model, QuerySet
+from django.db.models.query import ValuesListIterable
+from django.http import Http404
 from rest_framework import exceptions, viewsets
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -39,9 +55,49 @@ GUARDED_MEMBERS = (
     "get_object",
     "get_permissions",
     "perform_create",
+    "owner_rows",
+    "get_row",
+    "_rows_of",
 )
 
 _MISSING = object()
+
+
+class Slot(Expression):
+    """A parameter of a compiled query, named: its value is bound per execution.
+
+    ``OwnerScopedViewSet.owner_rows`` compiles a query once per shape with slots
+    where the values of one request go, and binds each execution's values to them.
+    """
+
+    def __init__(self, name: str, output_field: Field[Any, Any]) -> None:
+        super().__init__(output_field=output_field)
+        self.name = name
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # The slot itself stands in the parameters, for owner_rows to find.
+        return "%s", [self]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A query's SQL and what each of its parameters is: a constant or a slot."""
+
+    sql: str | None  # None: the query can match nothing (EmptyResultSet)
+    params: tuple[Any, ...]
+    # When the backend converts the values read (SQLite): the query and the
+    # expressions it selects, which name the converters.
+    converted: tuple[Any, list[Any]] | None
+    columns: int | None  # keep only this many columns (extra select for ORDER BY)
+
+
+# (view class, database alias, key) -> compiled query; a handful of shapes per view
+# and page size. Emptied when full: recompiling costs one ORM build per shape.
+_COMPILED: dict[tuple[Any, ...], _Compiled] = {}
+_COMPILED_MAX = 1024
+# View class -> its owner's rows, with the owner as a slot.
+_SCOPED: dict[type, QuerySet[Any]] = {}
+_OWNER = "owner"
 
 
 class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
@@ -86,11 +142,25 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         return user
 
     def get_queryset(self) -> QuerySet[Any]:
-        manager = self.model._default_manager
         if getattr(self, "swagger_fake_view", False):
-            return manager.none()
-        rows = manager.filter(**{self.owner_field: self.owner})
+            return self.model._default_manager.none()
+        return self._rows_of(self.owner)
+
+    def _rows_of(self, owner: Any) -> QuerySet[Any]:
+        """The rows of ``owner`` (a user, or a slot for one), narrowed by the view."""
+        rows = self.model._default_manager.filter(**{self.owner_field: owner})
         return self.scope_queryset(rows)
+
+    def owner_rows(self) -> OwnerRows:
+        """The requester's rows after the view's filter backends (which run now),
+        to read as tuples through SQL compiled once per shape (``OwnerRows``)."""
+        owner = self.owner
+        scoped = _SCOPED.get(type(self))
+        if scoped is None:
+            target = _field(self.model, self.owner_field).target_field
+            scoped = _SCOPED[type(self)] = self._rows_of(Slot(_OWNER, target))
+        filtered = self.filter_queryset(scoped)
+        return OwnerRows(type(self), owner, filtered, filtered is scoped)
 
     def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Hook for subclasses to narrow (never widen) the owner's rows."""
@@ -103,6 +173,38 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         """The owner's row named in the URL (404 otherwise), permissions checked."""
         return super().get_object()
 
+    def get_row(self, *fields: str) -> Any:
+        """``get_object()``, read as a tuple of ``fields`` through ``owner_rows()``.
+
+        The owner's row named in the URL (404 otherwise, as for a malformed id),
+        the view's object permissions checked on it. The row is a named tuple of
+        ``fields``, then the owner's id if not among them, with a ``pk``.
+        """
+        lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
+        pk = _field(self.model, "pk")
+        field = _field(self.model, self.lookup_field)
+        owner_id = _field(self.model, self.owner_field).attname
+        names = fields if owner_id in fields else (*fields, owner_id)
+        # The filter backends first, as in get_object().
+        rows = self.owner_rows()
+        try:
+            value = field.to_python(self.kwargs[lookup_url_kwarg])
+        except (TypeError, ValueError, ValidationError):
+            raise Http404 from None
+
+        def build(rows: QuerySet[Any]) -> QuerySet[Any]:
+            lookup = Slot("lookup", field)
+            return rows.filter(**{self.lookup_field: lookup}).values_list(*names)[:2]
+
+        found = rows.read(("row", self.lookup_field, names), build, lookup=value)
+        if not found:
+            raise Http404
+        if len(found) > 1:
+            raise MultipleObjectsReturned
+        row = _row_type(names, pk.attname)._make(found[0])
+        self.check_object_permissions(self.request, row)
+        return row
+
     def get_permissions(self) -> Sequence[Any]:
         return super().get_permissions()
 
@@ -112,3 +214,101 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
 
     def check_object_permissions(self, request: Request, obj: Any) -> None:
         super().check_object_permissions(request, obj)
+
+
+@dataclass(frozen=True)
+class OwnerRows:
+    """One requester's rows of a view, after its filter backends, to read.
+
+    They are the owner's queryset (``OwnerScopedViewSet._rows_of``) with the owner
+    as a slot, bound to the requester whenever they are read.
+    """
+
+    view: type[OwnerScopedViewSet]
+    owner: Any
+    rows: QuerySet[Any]
+    # The filter backends left the rows alone: a query's SQL depends on its key.
+    unfiltered: bool
+
+    def read(
+        self,
+        key: Hashable,
+        build: Callable[[QuerySet[Any]], QuerySet[Any]],
+        **values: Any,
+    ) -> list[tuple[Any, ...]]:
+        """The rows of ``build(rows)``, a ``values_list()`` query, as tuples.
+
+        Its SQL must depend on ``key`` alone: what varies from one request to the
+        next goes in as ``Slot(name, field)``, bound from ``values``. Unfiltered
+        rows' SQL is compiled once per view class, database and key, and reused;
+        filtered rows' for this read alone. The view's ``scope_queryset()`` must
+        not depend on the request.
+        """
+        alias = self.rows.db
+        cache_key = (self.view, alias, key)
+        compiled = _COMPILED.get(cache_key) if self.unfiltered else None
+        if compiled is None:
+            compiled = _compile(build(self.rows))
+            if self.unfiltered:
+                if len(_COMPILED) >= _COMPILED_MAX:
+                    _COMPILED.clear()
+                _COMPILED[cache_key] = compiled
+        if compiled.sql is None:
+            return []
+        connection = connections[alias]
+        params = [
+            p
+            if not isinstance(p, Slot)
+            else p.output_field.get_db_prep_value(
+                self.owner.pk if p.name == _OWNER else values[p.name], connection
+            )
+            for p in compiled.params
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows: list[Any] = cursor.fetchall()
+        if compiled.columns is not None:
+            rows = [row[: compiled.columns] for row in rows]
+        if compiled.converted is not None:
+            query, selected = compiled.converted
+            compiler = query.get_compiler(alias)
+            converters = compiler.get_converters(selected)
+            rows = list(map(tuple, compiler.apply_converters(rows, converters)))
+        return rows
+
+
+def _compile(queryset: QuerySet[Any]) -> _Compiled:
+    """``queryset``'s SQL, its parameters (slots among them), how to read its rows."""
+    if queryset._iterable_class is not ValuesListIterable:
+        raise TypeError("owner_rows() reads values_list() queries only.")
+    query = queryset.query
+    compiler = query.get_compiler(queryset.db)
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:
+        return _Compiled(None, (), None, None)
+    if not any(isinstance(p, Slot) and p.name == _OWNER for p in params):
+        raise ImproperlyConfigured("owner_rows() reads queries of the owner's rows.")
+    fields = [column[0] for column in compiler.select[: compiler.col_count]]
+    if compiler.has_composite_fields(fields):
+        raise TypeError("owner_rows() does not read composite fields.")
+    return _Compiled(
+        sql,
+        tuple(params),
+        (query, fields) if compiler.get_converters(fields) else None,
+        compiler.col_count if compiler.has_extra_select else None,
+    )
+
+
+@functools.cache
+def _row_type(names: tuple[str, ...], pk: str) -> Any:
+    """A named tuple of ``names`` whose ``pk`` is the primary key's column."""
+    base = namedtuple("Row", names)  # type: ignore[misc]
+    return type(
+        "Row", (base,), {"__slots__": (), "pk": property(itemgetter(names.index(pk)))}
+    )
+
+
+def _field(model: type[Model], name: str) -> Any:
+    """``model``'s field ``name`` (``pk``: its primary key)."""
+    return model._meta.pk if name == "pk" else model._meta.get_field(name)

@@ -90,9 +90,11 @@ class RowCompare(Expression):
             for c in self.columns
         ]
         clone.rhs = [
-            Value(v, output_field=lhs.output_field).resolve_expression(
-                query, allow_joins, reuse, summarize
-            )
+            (
+                v
+                if hasattr(v, "resolve_expression")
+                else Value(v, output_field=lhs.output_field)
+            ).resolve_expression(query, allow_joins, reuse, summarize)
             for v, lhs in zip(self.values, clone.lhs, strict=True)
         ]
         return clone

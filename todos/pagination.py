@@ -17,11 +17,12 @@ import math
 import re
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.core import signing
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Field, Q, QuerySet
 from django.db.models.expressions import OrderBy
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
@@ -30,8 +31,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from api.scoping import Slot
 from todos.expressions import RowCompare
-from todos.models import TITLE_MAX_LENGTH
+from todos.models import TITLE_MAX_LENGTH, Task
 
 _SALT = "todos.pagination.cursor"
 # Query parameters that move through the list rather than choose its rows.
@@ -127,9 +129,31 @@ def _decode_value(column: str, value: Any) -> Any:
     return value
 
 
-def _field(row: Any, name: str) -> Any:
-    """A column of a page's row: a model instance or a ``values()`` dict."""
+def _field(row: Any, name: str, columns: tuple[str, ...] = ()) -> Any:
+    """A column of a page's row: a model instance, a ``values()`` dict or a
+    ``values_list(*columns)`` tuple."""
+    if isinstance(row, tuple):
+        return row[columns.index(name)]
     return row[name] if isinstance(row, dict) else getattr(row, name)
+
+
+def _task_field(name: str) -> Field[Any, Any]:
+    return cast("Field[Any, Any]", Task._meta.get_field(name))
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """One range of a page's index, read in order for at most ``limit`` rows."""
+
+    # All that the query depends on but the cursor's values: ordering, direction,
+    # which of its ranges, how many rows.
+    shape: tuple[Any, ...]
+    where: Q
+    # ``where`` with the cursor's values as slots "value" and "id" (in ``values``).
+    parametrized: Q
+    values: dict[str, Any]
+    order: tuple[OrderBy, ...]
+    limit: int
 
 
 class TaskCursorPagination(BasePagination):
@@ -140,23 +164,66 @@ class TaskCursorPagination(BasePagination):
     cursor_query_param = "cursor"
     page_size_query_param = "page_size"
     ordering_query_param = "ordering"
+    # The names of a page's columns, when its rows are tuples.
+    columns: tuple[str, ...] = ()
 
     def paginate_queryset(  # type: ignore[override]
         self, queryset: QuerySet[Any], request: Request, view: Any = None
     ) -> list[Any]:
+        """DRF's entry: the page of ``queryset``'s rows, as it yields them."""
+
+        def read(stretch: Stretch) -> list[Any]:
+            rows = queryset.filter(stretch.where).order_by(*stretch.order)
+            return list(rows[: stretch.limit])
+
+        return self.paginate(request, read, tuple(getattr(queryset, "_fields", ())))
+
+    def paginate(
+        self,
+        request: Request,
+        read: Callable[[Stretch], Sequence[Any]],
+        columns: tuple[str, ...] = (),
+    ) -> list[Any]:
+        """The page ``request`` asks for, its rows from ``read``, one stretch at a
+        time; rows are ``values_list(*columns)`` tuples, dicts or instances."""
         self.request = request
+        self.columns = columns
         self.ordering_name = self._ordering(request)
         self.key = ORDERINGS[self.ordering_name]
         size = self._page_size(request)
         position = self._position(request)
         reverse = bool(position and position["r"])
 
-        order = self.key.order_by(reverse=reverse)
-        ranges = [Q()] if position is None else self._after(position, reverse)
+        order = tuple(self.key.order_by(reverse=reverse))
+        if position is None:
+            ranges = [(Q(), Q())]
+            values: dict[str, Any] = {}
+        else:
+            slots = {
+                "v": None
+                if position["v"] is None
+                else Slot("value", _task_field(self.key.column)),
+                "i": Slot("id", _task_field("id")),
+            }
+            ranges = list(
+                zip(
+                    self._after(position, reverse),
+                    self._after(slots, reverse),
+                    strict=True,
+                )
+            )
+            values = {"value": position["v"], "id": position["i"]}
         page: list[Any] = []
-        for after in ranges:
-            rows = queryset.filter(after).order_by(*order)
-            page.extend(rows[: size + 1 - len(page)])
+        for index, (where, parametrized) in enumerate(ranges):
+            limit = size + 1 - len(page)
+            shape = (
+                self.ordering_name,
+                reverse,
+                None if position is None else position["v"] is None,
+                index,
+                limit,
+            )
+            page.extend(read(Stretch(shape, where, parametrized, values, order, limit)))
             if len(page) > size:
                 break
         has_more = len(page) > size
@@ -308,8 +375,8 @@ class TaskCursorPagination(BasePagination):
         payload = {
             "o": self.ordering_name,
             "f": self._filters(),
-            "v": _encode_value(_field(row, self.key.column)),
-            "i": str(_field(row, "id")),
+            "v": _encode_value(_field(row, self.key.column, self.columns)),
+            "i": str(_field(row, "id", self.columns)),
             "r": reverse,
         }
         return signing.dumps(payload, salt=self._salt(), compress=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from django.db.models import QuerySet
@@ -32,13 +33,13 @@ from api.conditional import (
 from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.problems import PROBLEM_CONTENT_TYPE, Conflict
 from api.schema import ProblemSerializer
-from api.scoping import OwnerScopedViewSet
+from api.scoping import OwnerRows, OwnerScopedViewSet
 from api.serializers import NoInputSerializer
 from todos import batch, services
 from todos import changes as feed
 from todos.filters import StrictFilterBackend, TaskFilter
 from todos.models import Label, Task, TaskList
-from todos.pagination import TaskCursorPagination
+from todos.pagination import Stretch, TaskCursorPagination
 from todos.serializers import (
     PUT_DEFAULTS,
     ROW_FIELDS,
@@ -47,7 +48,7 @@ from todos.serializers import (
     TaskListSerializer,
     TaskMoveSerializer,
     TaskSerializer,
-    represent,
+    documents,
 )
 
 
@@ -71,6 +72,16 @@ def _service_errors() -> Iterator[None]:
         raise Conflict("You have as many of these as one account may have.") from None
 
 
+def _read_stretch(rows: OwnerRows, stretch: Stretch) -> list[tuple[Any, ...]]:
+    """One range of a list page, read from the owner's rows."""
+
+    def build(queryset: QuerySet[Any]) -> QuerySet[Any]:
+        queryset = queryset.filter(stretch.parametrized).order_by(*stretch.order)
+        return queryset.values_list(*ROW_FIELDS)[: stretch.limit]
+
+    return rows.read(("page", *stretch.shape), build, **stretch.values)
+
+
 class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     """The requester's tasks."""
 
@@ -86,12 +97,16 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         return queryset.with_label_ids()  # type: ignore[attr-defined]
 
     def list(self, request: Request) -> Response:
-        """ListModelMixin's list, reading the page as dicts of the shown columns:
-        no model instances, the same documents."""
-        queryset = self.filter_queryset(self.get_queryset()).values(*ROW_FIELDS)
-        page = self.paginate_queryset(queryset)
-        assert page is not None  # noqa: S101 - the view always paginates
-        return self.get_paginated_response([represent(row) for row in page])
+        """ListModelMixin's list, reading the page as tuples of the shown columns:
+        no model instances, the same documents.
+
+        Each range of the page is one query of the owner's (filtered) rows, whose
+        SQL is compiled once per shape when no filter applies (``owner_rows``).
+        """
+        rows = self.owner_rows()
+        paginator: TaskCursorPagination = self.paginator  # type: ignore[assignment]
+        page = paginator.paginate(request, partial(_read_stretch, rows), ROW_FIELDS)
+        return self.get_paginated_response(documents(page))
 
     def _respond(self, task: Task, code: int = status.HTTP_200_OK) -> Response:
         headers = {"ETag": etag_for(task)}
@@ -117,12 +132,13 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         parameters=[IF_NONE_MATCH], responses={200: TaskSerializer, 304: None}
     )
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
-        task = self.get_object()
+        """The task as a row (``get_row``): no model instance, the same document."""
+        task = self.get_row(*ROW_FIELDS, "version")
+        headers = {"ETag": etag_for(task)}
         if not_modified(request, task):
-            return Response(
-                status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag_for(task)}
-            )
-        return self._respond(task)
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        (document,) = documents([task[: len(ROW_FIELDS)]])
+        return Response(document, headers=headers)
 
     def _write(self, request: Request, *, partial: bool) -> Response:
         task = self.get_object()

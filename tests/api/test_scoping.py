@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import pytest
-from rest_framework import mixins, serializers, status
-from rest_framework.permissions import BasePermission, IsAuthenticated
-from rest_framework.routers import SimpleRouter
-from rest_framework.test import APIClient
+import uuid
 
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.http import Http404
+from rest_framework import mixins, serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.routers import SimpleRouter
+from rest_framework.test import APIClient, APIRequestFactory
+
+from accounts.models import User
+from api import scoping
 from api.permissions import IsOwner
-from api.scoping import GUARDED_MEMBERS, OwnerScopedViewSet
+from api.scoping import GUARDED_MEMBERS, OwnerScopedViewSet, Slot
 from tests.conftest import bearer
 from tests.factories import TaskFactory
 from todos.models import Task
@@ -114,7 +124,7 @@ def test_a_subclass_permission_still_applies(scoped_urls, user):
 
 
 def test_drf_mixins_cannot_shadow_the_bases_members():
-    for name in ("perform_create", "get_object", "get_queryset"):
+    for name in ("perform_create", "get_object", "get_queryset", "get_row"):
         assert getattr(_ScopedOpen, name) is OwnerScopedViewSet.__dict__[name]
 
 
@@ -135,3 +145,185 @@ def test_a_subclass_of_a_scoped_viewset_is_scoped_and_guarded_too():
     assert Child.perform_create is OwnerScopedViewSet.__dict__["perform_create"]
     with pytest.raises(TypeError, match="may not define get_object"):
         type("Grandchild", (Child,), {"get_object": lambda self: None})
+
+
+# --- owner_rows: SQL compiled once per shape, the owner bound per request ----------
+
+
+class _TitleIs(BaseFilterBackend):
+    """A filter backend that narrows the rows whenever ``?title=`` is given."""
+
+    def filter_queryset(self, request, queryset, view):
+        title = request.query_params.get("title")
+        return queryset if title is None else queryset.filter(title=title)
+
+
+class _Readable(OwnerScopedViewSet):
+    model = Task
+    filter_backends = [_TitleIs]
+
+
+def _view(user, params=None) -> _Readable:
+    view = _Readable()
+    view.request = Request(APIRequestFactory().get("/", params or {}))
+    view.request.user = user
+    view.format_kwarg = None
+    return view
+
+
+def _titles_after(rows, after=None):
+    if after is None:
+        after = Slot("after", Task._meta.get_field("title"))
+    return rows.filter(title__gt=after).order_by("title").values_list("id", "title")
+
+
+def _compiled(key) -> list:
+    return [
+        c for k, c in scoping._COMPILED.items() if k[0] is _Readable and k[2] == key
+    ]
+
+
+def test_owner_rows_binds_the_requester_into_one_cached_sql(user, other_user):
+    mine = {TaskFactory.create(owner=user, title=t).pk for t in ("b", "c")}
+    theirs = {TaskFactory.create(owner=other_user, title=t).pk for t in ("b", "c")}
+
+    for owner, expected in [(user, mine), (other_user, theirs), (user, mine)]:
+        rows = _view(owner).owner_rows().read("titles", _titles_after, after="a")
+        assert {pk for pk, _ in rows} == expected
+        assert all(isinstance(pk, uuid.UUID) for pk, _ in rows)
+    assert len(_compiled("titles")) == 1
+
+
+def test_the_slots_take_each_requests_values(user):
+    for title in ("a", "b", "c"):
+        TaskFactory.create(owner=user, title=title)
+    view = _view(user)
+
+    for after, expected in [("a", ["b", "c"]), ("b", ["c"]), ("c", [])]:
+        rows = view.owner_rows().read("titles", _titles_after, after=after)
+        assert [title for _, title in rows] == expected
+
+
+def test_the_cached_sql_is_the_owners_queryset_compiled(user):
+    view = _view(user)
+    view.owner_rows().read("titles", _titles_after, after="a")
+    (cached,) = _compiled("titles")
+
+    owner = Slot("owner", User._meta.pk)
+    fresh = scoping._compile(_titles_after(view._rows_of(owner)))
+    assert (cached.sql, cached.params) == (fresh.sql, fresh.params)
+    # get_queryset()'s own SQL (the slots in parentheses) and values.
+    query = _titles_after(view.get_queryset(), after="a").query
+    sql, params = query.sql_with_params()
+    assert cached.sql.replace("(%s)", "%s") == sql
+    assert '"todos_task"."owner_id" = (%s)' in cached.sql
+    assert [p.name for p in cached.params] == ["owner", "after"]
+    values = {"owner": user.pk, "after": "a"}
+    bound = [
+        p.output_field.get_db_prep_value(values[p.name], connection)
+        for p in cached.params
+    ]
+    assert bound == list(params)
+
+
+def test_rows_a_filter_backend_narrows_are_compiled_for_the_request_alone(
+    user, django_assert_num_queries
+):
+    TaskFactory.create(owner=user, title="b")
+    TaskFactory.create(owner=user, title="c")
+
+    with django_assert_num_queries(1):
+        rows = (
+            _view(user, {"title": "c"})
+            .owner_rows()
+            .read("narrowed", _titles_after, after="a")
+        )
+
+    assert [title for _, title in rows] == ["c"]
+    assert _compiled("narrowed") == []
+    assert len(_view(user).owner_rows().read("narrowed", _titles_after, after="a")) == 2
+
+
+def test_a_query_that_matches_nothing_costs_no_query(user, django_assert_num_queries):
+    TaskFactory.create(owner=user)
+    with django_assert_num_queries(0):
+        rows = (
+            _view(user)
+            .owner_rows()
+            .read("none", lambda rows: rows.filter(pk__in=[]).values_list("id"))
+        )
+    assert rows == []
+
+
+def test_owner_rows_reads_only_queries_of_the_owners_rows(user):
+    everyones = Task.objects.values_list("id")
+    with pytest.raises(ImproperlyConfigured, match="owner's rows"):
+        _view(user).owner_rows().read("everyone", lambda rows: everyones)
+
+
+def test_owner_rows_reads_values_list_queries_only(user):
+    with pytest.raises(TypeError, match="values_list"):
+        _view(user).owner_rows().read("models", lambda rows: rows.all())
+
+
+# --- get_row: get_object() as a tuple ------------------------------------------------
+
+
+class _NotSecret(BasePermission):
+    def has_object_permission(self, request, view, obj):
+        return obj.title != "secret"
+
+
+class _Guarded(_Readable):
+    permission_classes = [_NotSecret]
+
+
+def _row_view(user, pk, cls=_Readable):
+    view = cls()
+    view.request = Request(APIRequestFactory().get("/"))
+    view.request.user = user
+    view.format_kwarg = None
+    view.kwargs = {"pk": str(pk)}
+    return view
+
+
+def test_get_row_reads_the_owners_row_named_in_the_url(user):
+    task = TaskFactory.create(owner=user, title="mine")
+
+    row = _row_view(user, task.pk).get_row("id", "title", "version")
+
+    assert row == (task.pk, "mine", task.version, user.pk)
+    assert (row.pk, row.title, row.owner_id) == (task.pk, "mine", user.pk)
+
+
+@pytest.mark.parametrize("whose", ["theirs", "missing", "malformed"])
+def test_get_row_is_a_404_for_a_row_that_is_not_the_requesters(user, other_user, whose):
+    pk = {
+        "theirs": lambda: TaskFactory.create(owner=other_user).pk,
+        "missing": uuid.uuid4,
+        "malformed": lambda: "not-a-uuid",
+    }[whose]()
+
+    with pytest.raises(Http404):
+        _row_view(user, pk).get_row("id", "title")
+
+
+def test_get_row_checks_the_object_permissions_on_the_row(user):
+    shown = TaskFactory.create(owner=user, title="shown")
+    secret = TaskFactory.create(owner=user, title="secret")
+
+    assert _row_view(user, shown.pk, _Guarded).get_row("id", "title").pk == shown.pk
+    with pytest.raises(PermissionDenied):
+        _row_view(user, secret.pk, _Guarded).get_row("id", "title")
+
+
+def test_get_row_refuses_a_row_of_another_owner_should_one_slip_through(
+    user, other_user
+):
+    """IsOwner, the second line, sees the row's owner whatever the fields asked."""
+    task = TaskFactory.create(owner=user)
+    view = _row_view(other_user, task.pk)
+    row = scoping._row_type(("id", "owner_id"), "id")._make((task.pk, user.pk))
+
+    with pytest.raises(PermissionDenied):
+        view.check_object_permissions(view.request, row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,9 +18,11 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from api import scoping
 from tests.factories import TaskFactory
 from todos.models import TITLE_MAX_LENGTH, Task
 from todos.pagination import CURSOR_MAX_LENGTH, CURSOR_PATTERN, TaskCursorPagination
+from todos.views import TaskViewSet
 
 pytestmark = pytest.mark.django_db
 
@@ -403,3 +406,85 @@ def test_a_date_filter_takes_rfc_3339_in_either_case(auth_client, user):
     task = TaskFactory.create(owner=user, due_at=_days(1))
     for value in ["2000-01-01T00:00:00Z", "2000-01-01t00:00:00.5z"]:
         assert _ids(auth_client.get(LIST, {"due_after": value})) == [str(task.pk)]
+
+
+# --- the page's SQL, compiled once per shape (api.scoping.OwnerScopedViewSet) -------
+
+
+def _page_sqls() -> dict:
+    return {
+        key: compiled
+        for key, compiled in scoping._COMPILED.items()
+        if key[0] is TaskViewSet
+    }
+
+
+def test_an_unfiltered_page_and_the_pages_around_it_cost_two_queries(
+    auth_client, user, django_assert_max_num_queries
+):
+    TaskFactory.create_batch(5, owner=user)
+    first = auth_client.get(LIST, {"page_size": 2}).json()
+    with django_assert_max_num_queries(2):
+        second = auth_client.get(first["next"])
+    with django_assert_max_num_queries(2):
+        back = auth_client.get(second.json()["previous"])
+    assert _ids(back) == [t["id"] for t in first["results"]]
+
+
+@pytest.mark.parametrize("ordering", ["-created_at", "due_at", "-due_at", "title"])
+def test_users_paging_through_one_shape_see_only_their_own_tasks(
+    auth_client, other_client, user, other_user, ordering
+):
+    mine = TaskFactory.create_batch(5, owner=user)
+    theirs = TaskFactory.create_batch(5, owner=other_user)
+    for n, task in enumerate([*mine, *theirs]):
+        if n % 3:
+            Task.objects.filter(pk=task.pk).update(due_at=_days(n))
+    scoping._COMPILED.clear()
+
+    params = {"ordering": ordering, "page_size": 2}
+    seen: dict[Any, list[str]] = {auth_client: [], other_client: []}
+    pages = {client: client.get(LIST, params) for client in seen}
+    while any(pages.values()):
+        for client, response in pages.items():
+            if response is None:
+                continue
+            seen[client].extend(_ids(response))
+            nxt = response.json()["next"]
+            pages[client] = None if nxt is None else client.get(nxt)
+
+    assert sorted(seen[auth_client]) == sorted(str(t.pk) for t in mine)
+    assert sorted(seen[other_client]) == sorted(str(t.pk) for t in theirs)
+    # Each shape (first page, deep page, and the dated or undated stretch of a
+    # nullable key) was compiled once and served both users.
+    shapes = _page_sqls()
+    assert 2 <= len(shapes) <= 4
+    for compiled in shapes.values():
+        owners = [p for p in compiled.params if getattr(p, "name", "") == "owner"]
+        assert len(owners) == 1
+
+
+def test_a_filtered_page_is_compiled_for_its_request_alone(auth_client, user):
+    TaskFactory.create_batch(3, owner=user)
+    scoping._COMPILED.clear()
+
+    assert len(_ids(auth_client.get(LIST, {"status": "pending"}))) == 3
+    assert _page_sqls() == {}
+    assert len(_ids(auth_client.get(LIST))) == 3
+    assert len(_page_sqls()) == 1
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"stauts": "pending", "page_size": "0"},
+        {"status": "nope", "ordering": "nope"},
+        {"due_before": "", "cursor": "forged"},
+    ],
+)
+def test_the_filters_are_checked_before_the_pages_parameters(auth_client, params):
+    response = auth_client.get(LIST, params)
+
+    assert response.status_code == status.HTTP_400_BAD_REQUEST
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == set(params) - {"page_size", "ordering", "cursor"}

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime
 import json
+import uuid
+import zoneinfo
 
 import pytest
 from django.utils import timezone
-from rest_framework import serializers
+from rest_framework import renderers, serializers
 
+from api.conditional import etag_for
 from tests.factories import TaskFactory
 from todos import services
 from todos.models import Task
-from todos.serializers import ROW_FIELDS, TaskSerializer, represent
+from todos.serializers import ROW_FIELDS, TaskSerializer, documents, represent
 from todos.views import TaskViewSet
 
 pytestmark = pytest.mark.django_db
@@ -88,8 +91,26 @@ def test_utc_times_end_in_z(user):
     assert TaskSerializer(task).data["due_at"] == "2031-01-31T17:00:00Z"
 
 
+def _scoped_rows(user) -> list[tuple]:
+    """The list's own rows: the owner's, with their label ids aggregated."""
+    scoped = TaskViewSet().scope_queryset(Task.objects.filter(owner=user))
+    return list(scoped.values_list(*ROW_FIELDS))
+
+
+def _as_drf_renders(response, tasks) -> bytes:
+    """The list's body as DRF's own renderer writes the serializer's documents."""
+    body = response.json()
+    by_id = {str(task.pk): TaskSerializer(task).data for task in tasks}
+    page = {
+        "next": body["next"],
+        "previous": body["previous"],
+        "results": [by_id[row["id"]] for row in body["results"]],
+    }
+    return renderers.JSONRenderer().render(page)
+
+
 def test_the_lists_rows_make_the_same_documents_as_the_instances(user, auth_client):
-    """The list reads ``values(*ROW_FIELDS)`` dicts instead of model instances."""
+    """The list reads ``values_list(*ROW_FIELDS)`` tuples, not model instances."""
     tasks = _tasks(user)
     by_id = {str(task.pk): TaskSerializer(task).data for task in tasks}
     response = auth_client.get("/api/v1/tasks/", {"page_size": 200})
@@ -98,8 +119,81 @@ def test_the_lists_rows_make_the_same_documents_as_the_instances(user, auth_clie
     for row in listed:
         assert row == by_id[row["id"]]
         assert list(row) == list(by_id[row["id"]])
-    # The list's own queryset: the owner's rows with their label ids aggregated.
-    scoped = TaskViewSet().scope_queryset(Task.objects.filter(owner=user))
-    rows = scoped.values(*ROW_FIELDS)
-    for row in rows:
-        assert represent(row) == _generic(Task.objects.get(pk=row["id"]))
+    for row in _scoped_rows(user):
+        stored = _generic(Task.objects.get(pk=row[0]))
+        assert represent(dict(zip(ROW_FIELDS, row, strict=True))) == stored
+
+
+def test_the_lists_bytes_are_drfs_rendering_of_the_serializers_documents(
+    user, auth_client
+):
+    """Ids and times reach the renderer as objects; it writes what DRF writes."""
+    tasks = _tasks(user)
+    whole = auth_client.get("/api/v1/tasks/", {"page_size": 200})
+    first = auth_client.get("/api/v1/tasks/", {"page_size": 2})
+    second = auth_client.get(first.json()["next"])
+
+    for response in (whole, first, second):
+        assert response.content == _as_drf_renders(response, tasks)
+    assert len(second.json()["results"]) == 2
+
+
+def test_the_lists_bytes_are_drfs_in_another_current_time_zone_too(user, auth_client):
+    tasks = _tasks(user)
+    with timezone.override("America/New_York"):
+        response = auth_client.get("/api/v1/tasks/", {"page_size": 200})
+        assert response.content == _as_drf_renders(response, tasks)
+    assert response.json()["results"][0]["created_at"][-6:] in {"-05:00", "-04:00"}
+
+
+def _in_zone(rows: list[tuple], zone: datetime.tzinfo) -> list[tuple]:
+    """The rows as a database session in ``zone`` would give them."""
+    return [
+        tuple(
+            v.astimezone(zone) if isinstance(v, datetime.datetime) else v for v in row
+        )
+        for row in rows
+    ]
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        datetime.UTC,
+        zoneinfo.ZoneInfo("UTC"),
+        BERLIN,
+        zoneinfo.ZoneInfo("Europe/London"),
+    ],
+    ids=str,
+)
+def test_documents_are_represents_unless_the_rows_times_are_in_utc(user, zone):
+    """Only times in UTC go to the renderer as they are; any other zone (even one
+    whose offset is zero on some dates) makes represent()'s text."""
+    _tasks(user)
+    rows = _in_zone(_scoped_rows(user), zone)
+    expected = [represent(dict(zip(ROW_FIELDS, row, strict=True))) for row in rows]
+
+    made = documents(rows)
+
+    assert [json.loads(renderers.JSONRenderer().render(d)) for d in made] == expected
+    if zone.utcoffset(None) == datetime.timedelta(0):
+        assert isinstance(made[0]["created_at"], datetime.datetime)
+        assert isinstance(made[0]["id"], uuid.UUID)
+    else:
+        assert made == expected
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_the_details_bytes_and_etag_are_the_serializers_and_the_models(
+    user, auth_client, zone
+):
+    """The detail reads a row, not a model; its body and ETag are the same."""
+    _tasks(user)
+    stored = list(Task.objects.filter(owner=user))
+    assert stored
+    with timezone.override(zone):
+        for task in stored:
+            response = auth_client.get(f"/api/v1/tasks/{task.pk}/")
+            expected = renderers.JSONRenderer().render(TaskSerializer(task).data)
+            assert response.content == expected
+            assert response["ETag"] == etag_for(task)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db import OperationalError, connection
 from django.urls import reverse
 from rest_framework import status
 
@@ -372,3 +373,28 @@ def test_a_list_never_contains_another_users_tasks(auth_client, user, other_user
     TaskFactory.create_batch(4, owner=other_user)
     ids = {t["id"] for t in auth_client.get(LIST).json()["results"]}
     assert ids == {str(t.pk) for t in mine}
+
+
+@pytest.mark.parametrize("path", ["list", "detail"])
+def test_a_read_whose_task_query_fails_is_a_503(auth_client, user, path):
+    """The page and the detail run their own SQL; losing the database there is
+    the same 503 as anywhere else."""
+    task = TaskFactory.create(owner=user)
+
+    def lose_tasks(execute, sql, params, many, context):
+        if '"todos_task"' in sql:
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(lose_tasks):
+        response = auth_client.get(LIST if path == "list" else detail(task.pk))
+
+    assert response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_an_unknown_parameter_on_a_detail_is_a_400_before_the_id_is_read(auth_client):
+    for url in (detail(uuid.uuid4()), "/api/v1/tasks/not-a-uuid/"):
+        response = auth_client.get(url, {"stauts": "pending"})
+        assert response.status_code == status.HTTP_400_BAD_REQUEST
+        assert [e["field"] for e in response.json()["errors"]] == ["stauts"]
