@@ -67,7 +67,35 @@ class JWTAuthentication(authentication.JWTAuthentication):
         if settings.BETTER_AUTH_ENABLED and _not_ours(raw):
             return None
         token = self.get_validated_token(raw)
+        pending = self._pending(request, token)
+        if pending is not None:
+            return pending, token  # type: ignore[return-value]
         return self.get_user(token), token
+
+    def _pending(self, request: Request, token: Token) -> PendingUser | None:
+        """The token's user, to be vouched for by the view's own read; else None.
+
+        Only for a view whose ``folds_user_check()`` says this request's read
+        carries the check (api.scoping.OwnerScopedViewSet), and only for a token
+        the folded check can judge: anything else is judged now, by ``get_user``.
+        """
+        view = request.parser_context.get("view")
+        folds = getattr(view, "folds_user_check", None)
+        if folds is None or not folds():
+            return None
+        rules = _rules()
+        if not rules.check_user_is_active or rules.revoke_token_claim is None:
+            return None
+        digest = token.get(rules.revoke_token_claim)
+        if not isinstance(digest, str):
+            return None
+        try:
+            pk = _PK.to_python(token[rules.user_id_claim])
+        except (KeyError, TypeError, ValidationError):
+            return None
+        if pk is None:
+            return None
+        return PendingUser(pk, digest, token, self)
 
     def get_validated_token(self, raw_token: bytes) -> Token:
         """The access token's claims, verified as ``AccessToken(raw_token)`` would."""
@@ -123,6 +151,60 @@ class JWTAuthentication(authentication.JWTAuthentication):
                 _("The user's password has been changed."), code="password_changed"
             )
         return user
+
+
+class PendingUser:
+    """The token's user before the database has vouched for them, on a fold.
+
+    ``get_user`` reads the user's row in a statement of its own. A view that reads
+    the user's rows with the same check in the same statement (a row comes back
+    only if the user exists, is active and has the token's password digest) gets
+    this instead: the id, for the owner filter, the throttle and the cursor salt,
+    and the digest. The read ``vouch()``es for it when it returns rows; otherwise
+    ``verify()`` runs ``get_user``, with its refusals. The view must settle it
+    before answering (``OwnerScopedViewSet.finalize_response`` does). Any other
+    attribute is the verified ``User``'s: reading one verifies first.
+    """
+
+    __slots__ = ("_authenticator", "_token", "_user", "digest", "pk", "vouched")
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(
+        self, pk: Any, digest: str, token: Token, authenticator: JWTAuthentication
+    ) -> None:
+        self.pk = pk
+        self.digest = digest
+        self.vouched = False
+        self._token = token
+        self._authenticator = authenticator
+        self._user: User | None = None
+
+    @property
+    def id(self) -> Any:
+        return self.pk
+
+    @property
+    def settled(self) -> bool:
+        """Vouched for by a folded read, or verified on its own."""
+        return self.vouched or self._user is not None
+
+    def vouch(self) -> None:
+        """A read with the folded check returned rows: the check passed."""
+        self.vouched = True
+
+    def verify(self) -> User:
+        """The user, read and checked as ``get_user`` does (its 401s), once."""
+        if self._user is None:
+            self._user = self._authenticator.get_user(self._token)
+        return self._user
+
+    def __getattr__(self, name: str) -> Any:
+        # Only names that are not ours get here: the full user, verified.
+        return getattr(self.verify(), name)
+
+    def __repr__(self) -> str:
+        return f"<PendingUser {self.pk} {'settled' if self.settled else 'pending'}>"
 
 
 class _VerifiedAccessToken(AccessToken):

@@ -13,7 +13,11 @@ door through which rows reach a view:
 - ``perform_create()`` sets the owner itself; the owner is never input;
 - ``owner_rows()`` gives the same owner's rows to read as tuples, through SQL
   compiled once per shape with the requester bound as its owner; ``get_row()`` is
-  ``get_object()`` read that way.
+  ``get_object()`` read that way;
+- for the actions in ``fold_user_check`` (on PostgreSQL), those reads also carry
+  the per-request user check, so the user's row is not read in a statement of its
+  own (``accounts.authentication.PendingUser``); ``finalize_response()`` checks the
+  user on its own before any answer the reads did not vouch for.
 
 A subclass that defines one of those members is a ``TypeError`` when the class is
 created. It narrows the rows with ``scope_queryset()``.
@@ -28,21 +32,25 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, ClassVar
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import (
     EmptyResultSet,
     ImproperlyConfigured,
     MultipleObjectsReturned,
     ValidationError,
 )
-from django.db import connections
-from django.db.models import Expression, Field, Model, QuerySet
+from django.db import connections, router
+from django.db.models import CharField, Exists, Expression, Field, Model, QuerySet
+from django.db.models.functions import MD5, Upper
 from django.db.models.query import ValuesListIterable
 from django.http import Http404
 from rest_framework import exceptions, viewsets
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from accounts.authentication import PendingUser
 from api.permissions import IsOwner
 
 OWNER_PERMISSIONS: tuple[type[BasePermission], ...] = (IsAuthenticated, IsOwner)
@@ -58,6 +66,9 @@ GUARDED_MEMBERS = (
     "owner_rows",
     "get_row",
     "_rows_of",
+    "_requester",
+    "folds_user_check",
+    "finalize_response",
 )
 
 _MISSING = object()
@@ -95,9 +106,10 @@ class _Compiled:
 # and page size. Emptied when full: recompiling costs one ORM build per shape.
 _COMPILED: dict[tuple[Any, ...], _Compiled] = {}
 _COMPILED_MAX = 1024
-# View class -> its owner's rows, with the owner as a slot.
-_SCOPED: dict[type, QuerySet[Any]] = {}
+# (view class, folded) -> its owner's rows, with the owner as a slot.
+_SCOPED: dict[tuple[type, bool], QuerySet[Any]] = {}
 _OWNER = "owner"
+_DIGEST = "user_check_digest"
 
 
 class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
@@ -106,6 +118,9 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
     model: ClassVar[type[Model]]
     owner_field: ClassVar[str] = "owner"
     permission_classes = list(OWNER_PERMISSIONS)
+    # Actions whose every answer rests on reads through owner_rows(): their reads
+    # carry the user check (folds_user_check).
+    fold_user_check: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -135,7 +150,15 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
 
     @property
     def owner(self) -> Any:
-        """The requester, who owns every row this view reads or writes."""
+        """The requester, who owns every row this view reads or writes.
+
+        Always a checked user: one still pending (``fold_user_check``) is checked
+        now, on its own. ``owner_rows()`` alone takes it pending.
+        """
+        user = self._requester()
+        return user.verify() if isinstance(user, PendingUser) else user
+
+    def _requester(self) -> Any:
         user = self.request.user
         if user is None or not user.is_authenticated:
             raise exceptions.NotAuthenticated
@@ -146,21 +169,65 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
             return self.model._default_manager.none()
         return self._rows_of(self.owner)
 
-    def _rows_of(self, owner: Any) -> QuerySet[Any]:
-        """The rows of ``owner`` (a user, or a slot for one), narrowed by the view."""
+    def _rows_of(self, owner: Any, *, folded: bool = False) -> QuerySet[Any]:
+        """The rows of ``owner`` (a user, or a slot for one), narrowed by the view.
+
+        ``folded`` (``owner`` a slot): only while the owner's user row exists, is
+        active and has the password digest of the ``digest`` slot, the check
+        ``accounts.authentication`` makes of a token's user (``upper(md5(...))``
+        is simplejwt's ``get_md5_hash_password``). The subquery is uncorrelated:
+        PostgreSQL evaluates it once, before it reads any row.
+        """
         rows = self.model._default_manager.filter(**{self.owner_field: owner})
+        if folded:
+            user = get_user_model()._default_manager.filter(pk=owner, is_active=True)
+            user = user.alias(digest=Upper(MD5("password"))).filter(
+                digest=Slot(_DIGEST, CharField())
+            )
+            rows = rows.filter(Exists(user))
         return self.scope_queryset(rows)
+
+    def folds_user_check(self) -> bool:
+        """Whether this request's reads carry the user check (PostgreSQL only)."""
+        if self.action not in self.fold_user_check:
+            return False
+        alias = router.db_for_read(self.model)
+        return (
+            connections[alias].vendor == "postgresql"
+            and router.db_for_read(get_user_model()) == alias
+        )
 
     def owner_rows(self) -> OwnerRows:
         """The requester's rows after the view's filter backends (which run now),
         to read as tuples through SQL compiled once per shape (``OwnerRows``)."""
-        owner = self.owner
-        scoped = _SCOPED.get(type(self))
+        owner = self._requester()
+        folded = isinstance(owner, PendingUser) and not owner.settled
+        scoped = _SCOPED.get((type(self), folded))
         if scoped is None:
             target = _field(self.model, self.owner_field).target_field
-            scoped = _SCOPED[type(self)] = self._rows_of(Slot(_OWNER, target))
+            scoped = _SCOPED[(type(self), folded)] = self._rows_of(
+                Slot(_OWNER, target), folded=folded
+            )
         filtered = self.filter_queryset(scoped)
-        return OwnerRows(type(self), owner, filtered, filtered is scoped)
+        return OwnerRows(type(self), owner, filtered, filtered is scoped, folded)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        """Fails closed: a user no read vouched for is checked before any answer.
+
+        An empty page, a missing row, an error before any read: the user's row is
+        read on its own then, and a refused user gets the 401 they get today.
+        """
+        user = request.__dict__.get("_user")
+        if isinstance(user, PendingUser) and not user.settled:
+            try:
+                user.verify()
+            except Exception as exc:
+                if isinstance(exc, exceptions.AuthenticationFailed):
+                    request._not_authenticated()  # type: ignore[attr-defined]
+                response = self.handle_exception(exc)
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Hook for subclasses to narrow (never widen) the owner's rows."""
@@ -229,6 +296,8 @@ class OwnerRows:
     rows: QuerySet[Any]
     # The filter backends left the rows alone: a query's SQL depends on its key.
     unfiltered: bool
+    # The rows carry the user check (OwnerScopedViewSet._rows_of); owner: pending.
+    folded: bool = False
 
     def read(
         self,
@@ -242,10 +311,11 @@ class OwnerRows:
         next goes in as ``Slot(name, field)``, bound from ``values``. Unfiltered
         rows' SQL is compiled once per view class, database and key, and reused;
         filtered rows' for this read alone. The view's ``scope_queryset()`` must
-        not depend on the request.
+        not depend on the request. Rows read with the user check folded in vouch
+        for the (pending) owner.
         """
         alias = self.rows.db
-        cache_key = (self.view, alias, key)
+        cache_key = (self.view, alias, key, self.folded)
         compiled = _COMPILED.get(cache_key) if self.unfiltered else None
         if compiled is None:
             compiled = _compile(build(self.rows))
@@ -260,13 +330,20 @@ class OwnerRows:
             p
             if not isinstance(p, Slot)
             else p.output_field.get_db_prep_value(
-                self.owner.pk if p.name == _OWNER else values[p.name], connection
+                self.owner.pk
+                if p.name == _OWNER
+                else self.owner.digest
+                if p.name == _DIGEST
+                else values[p.name],
+                connection,
             )
             for p in compiled.params
         ]
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows: list[Any] = cursor.fetchall()
+        if self.folded and rows:
+            self.owner.vouch()
         if compiled.columns is not None:
             rows = [row[: compiled.columns] for row in rows]
         if compiled.converted is not None:
