@@ -166,7 +166,15 @@ class PendingUser:
     attribute is the verified ``User``'s: reading one verifies first.
     """
 
-    __slots__ = ("_authenticator", "_token", "_user", "digest", "pk", "vouched")
+    __slots__ = (
+        "_authenticator",
+        "_on_refusal",
+        "_token",
+        "_user",
+        "digest",
+        "pk",
+        "vouched",
+    )
     is_authenticated = True
     is_anonymous = False
 
@@ -179,6 +187,7 @@ class PendingUser:
         self._token = token
         self._authenticator = authenticator
         self._user: User | None = None
+        self._on_refusal: list[Callable[[], object]] = []
 
     @property
     def id(self) -> Any:
@@ -196,8 +205,20 @@ class PendingUser:
     def verify(self) -> User:
         """The user, read and checked as ``get_user`` does (its 401s), once."""
         if self._user is None:
-            self._user = self._authenticator.get_user(self._token)
+            try:
+                self._user = self._authenticator.get_user(self._token)
+            except Exception:
+                undo, self._on_refusal = self._on_refusal, []
+                for callback in undo:
+                    callback()
+                raise
         return self._user
+
+    def on_refusal(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` if ``verify()`` refuses this user: what was done on
+        the token's word before the check (a throttle hit) is undone."""
+        if not self.settled:
+            self._on_refusal.append(callback)
 
     def __getattr__(self, name: str) -> Any:
         # Only names that are not ours get here: the full user, verified.

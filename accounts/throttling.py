@@ -23,7 +23,7 @@ local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local window = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
   return 0
 end
@@ -79,15 +79,23 @@ class UserRateThrottle(DRFUserRateThrottle):
         if key is None:
             return True
         location, prefix = target
+        script = _sliding_window(location)
+        redis_key = f"{prefix}:sliding:{key}"
+        # The request's member of the window: random, so that it can be taken out.
+        member = secrets.token_hex(8)
         wait = int(
-            _sliding_window(location)(
-                keys=[f"{prefix}:sliding:{key}"],
-                args=[duration * 1_000_000, requests, secrets.token_hex(4)],
-            )
+            script(keys=[redis_key], args=[duration * 1_000_000, requests, member])
         )
         if wait:
             self._wait = wait / 1_000_000
             return False
+        # A user the database has not vouched for yet (a folded check, see
+        # accounts.authentication.PendingUser) and then refuses never counts: a
+        # revoked token may not spend its user's budget.
+        on_refusal = getattr(request.user, "on_refusal", None)
+        if on_refusal is not None:
+            client = script.registered_client
+            on_refusal(lambda: client.zrem(redis_key, member))
         return True
 
     def wait(self) -> float | None:

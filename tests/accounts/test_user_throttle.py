@@ -19,11 +19,13 @@ from django.urls import reverse
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.test import APIRequestFactory, force_authenticate
+from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 from rest_framework.throttling import SimpleRateThrottle
+from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import services
 from accounts.throttling import UserRateThrottle
-from tests.factories import UserFactory
+from tests.factories import TaskFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +56,10 @@ def on_redis() -> Iterator[None]:
     }
     with override_settings(CACHES={"default": cache}):
         yield
+
+
+def _access(user) -> str:
+    return str(RefreshToken.for_user(user).access_token)
 
 
 def _request(user) -> Request:
@@ -114,6 +120,30 @@ def test_the_window_slides_and_wait_says_when(on_redis, rate):
     assert 0 < wait <= 1
     time.sleep(wait + 0.05)
     assert UserRateThrottle().allow_request(_request(user), None)
+
+
+@pytest.mark.parametrize("path", ["list", "detail"])
+def test_a_revoked_token_spends_none_of_its_users_budget(on_redis, rate, path):
+    """On PostgreSQL a list or detail checks the user in its own read, after the
+    throttle has counted the request (accounts.authentication.PendingUser); a
+    token that read refuses must not have counted, or a stolen token could keep
+    its owner at 429 after a password change."""
+    rate("3/min")
+    user = UserFactory.create()
+    task = TaskFactory.create(owner=user)
+    url = LIST if path == "list" else reverse("todos:task-detail", args=[task.pk])
+    revoked = APIClient()
+    revoked.credentials(HTTP_AUTHORIZATION=f"Bearer {_access(user)}")
+    assert revoked.get(url).status_code == status.HTTP_200_OK
+    services.user_change_password(user=user, new_password="An0ther-long-passphrase")
+    for _ in range(5):
+        assert revoked.get(url).status_code == status.HTTP_401_UNAUTHORIZED
+    user.refresh_from_db()
+    fresh = APIClient()
+    fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {_access(user)}")
+    codes = [fresh.get(url).status_code for _ in range(2)]
+    assert codes == [status.HTTP_200_OK] * 2
+    _assert_throttled(fresh.get(url), 60)
 
 
 def test_without_redis_it_is_drfs_throttle(rate, auth_client):
