@@ -188,6 +188,9 @@ def _task_update_locked(
     labels = changes.pop("labels", None)
     try:
         with transaction.atomic():
+            # Claimed before the row is locked, the order every writer takes (a
+            # writer holding the counter and waiting for this row would deadlock).
+            seq = claim_change_seq(task.owner_id)
             fresh = Task.objects.select_for_update().filter(pk=task.pk).first()
             if fresh is None:
                 raise TaskGone
@@ -210,6 +213,7 @@ def _task_update_locked(
                 ).delete()
                 _link_labels(fresh, wanted - current)
             values |= next_revision(fresh.version)
+            values["change_seq"] = seq
             Task.objects.filter(pk=fresh.pk).update(**values)
     except IntegrityError:
         raise ReferenceGone from None
@@ -579,6 +583,8 @@ def task_move(
     and the unique keys on (list, position) make a shared position impossible.
     Raises :class:`MoveTargetInvalid`, :class:`VersionMismatch`, :class:`TaskGone`.
     """
+    # The change number first, then the row: the order every writer takes.
+    seq = claim_change_seq(task.owner_id)
     fresh = Task.objects.select_for_update().filter(pk=task.pk).first()
     if fresh is None:
         raise TaskGone
@@ -595,7 +601,7 @@ def task_move(
     )
     if position is None:
         return fresh
-    values = {"position": position, **next_revision(fresh.version)}
+    values = {"position": position, **next_revision(fresh.version), "change_seq": seq}
     Task.objects.filter(pk=fresh.pk).update(**values)
     for name, value in values.items():
         setattr(fresh, name, value)
