@@ -8,6 +8,7 @@ foreign keys, and docs/lists-and-labels.md.
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -129,10 +130,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
     def with_label_ids(self) -> TaskQuerySet:
         """Each task with ``label_ids``, its label ids joined, in the same query
         (no query per task; ``todos.services.label_id_list`` reads them)."""
-        links = TaskLabel.objects.filter(task=models.OuterRef("pk")).order_by(
-            "label_id"
-        )
-        return self.annotate(label_ids=JoinedIds(links.values("label_id")))
+        return self.annotate(label_ids=_label_ids())
 
     def update(self, **kwargs: Any) -> int:
         """Bump ``version`` and ``updated_at``, and stamp a change sequence.
@@ -226,6 +224,15 @@ class TaskQuerySet(models.QuerySet["Task"]):
                 objs, [*fields, "change_seq"], *args, **kwargs
             )
             return written
+
+
+@functools.cache
+def _label_ids() -> JoinedIds:
+    """``with_label_ids``' expression, built once: building it was most of the
+    annotation's cost, and ``annotate()`` resolves a copy of it (query and all)
+    for each queryset, so one instance serves them all."""
+    links = TaskLabel.objects.filter(task=models.OuterRef("pk")).order_by("label_id")
+    return JoinedIds(links.values("label_id"))
 
 
 def _named_thing_constraints(table: str, max_length: int) -> list[Any]:
