@@ -430,11 +430,21 @@ def _seq_by_owner(seqs: dict[Any, int]) -> models.Expression:
     )
 
 
-_CLAIM_SQL = (
-    "INSERT INTO todos_changesequence (owner_id, last_seq, pruned_seq) "
-    "VALUES (%s, 1, 0) ON CONFLICT (owner_id) "
-    "DO UPDATE SET last_seq = todos_changesequence.last_seq + 1 RETURNING last_seq"
-)
+def claim_sql(source: str) -> str:
+    """The claim as SQL: the next number of the owner in ``source``'s one row.
+
+    ``source`` is ``VALUES (%s, 1, 0)`` or a ``SELECT owner_id, 1, 0 ...``; an
+    empty source claims nothing. ``todos.services`` runs it as a ``WITH`` of the
+    statement that writes the change (PostgreSQL), see :func:`claim_change_seq`.
+    """
+    return (
+        f"INSERT INTO todos_changesequence (owner_id, last_seq, pruned_seq) {source} "
+        "ON CONFLICT (owner_id) "
+        "DO UPDATE SET last_seq = todos_changesequence.last_seq + 1 RETURNING last_seq"
+    )
+
+
+_CLAIM_SQL = claim_sql("VALUES (%s, 1, 0)")
 
 
 def claim_change_seq(owner_id: Any, *, using: str = "default") -> int:
@@ -446,6 +456,12 @@ def claim_change_seq(owner_id: Any, *, using: str = "default") -> int:
     number. For each owner, then, the order of the numbers is the order of the
     commits, and once a number is visible every smaller one is committed: what
     the changes feed relies on to never miss a change.
+
+    On PostgreSQL the single-task writes of ``todos.services`` claim inside the
+    write statement itself (:func:`claim_sql` as a ``WITH``): the statement is
+    its own transaction, or part of the caller's, and the counter row stays
+    locked from the claim to the commit all the same. Every writer claims before
+    it locks a task row, so no two writers of an owner deadlock.
     """
     connection = connections[using]
     if not connection.in_atomic_block:
