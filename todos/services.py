@@ -8,16 +8,20 @@ row, so two concurrent edits of different fields both survive.
 
 On PostgreSQL a task is created by ONE statement, which claims the owner's change
 number (``todos.models.claim_sql``) and inserts the row and its label links: no
-transaction of its own (an autocommit statement is atomic).
+transaction of its own (an autocommit statement is atomic). A task is changed
+by one statement too, with no read before it: the statement reads the row,
+claims a number and writes, in that order, and returns the row as written; a
+404, a 412 and "nothing to change" are told apart from the row it read.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.core.exceptions import EmptyResultSet, FullResultSet
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Field, Max, QuerySet, Value
 from django.db.models.expressions import DatabaseDefault
 from django.db.models.functions import Lower
@@ -343,6 +347,194 @@ def task_delete(*, task: Task, expected_version: int | None = None) -> None:
         if expected_version is not None and Task.objects.filter(pk=task.pk).exists():
             raise VersionMismatch
         raise TaskGone
+
+
+Versions = Collection[int] | None
+
+
+def task_update_one(
+    *,
+    rows: QuerySet[Task],
+    changes: dict[str, Any],
+    versions: Versions = None,
+    when: dict[str, Any] | None = None,
+) -> Task:
+    """:func:`task_update` of the one task of ``rows``, which need not be read first.
+
+    ``rows`` is the owner's queryset narrowed to the task (the view's lookup).
+    ``versions``: those the task may be at (If-Match), ``None`` for any. ``when``:
+    field values the task must have for anything to change (reopen: completed);
+    otherwise it is returned as it is. Raises what :func:`task_update` raises.
+    """
+    if connections[rows.db].vendor != "postgresql":
+        task = _the_one(rows, versions)
+        if when and not _has(task, when):
+            return task
+        expected = None if versions is None else task.version
+        return task_update(task=task, changes=changes, expected_version=expected)
+    references: dict[str, Any] = {
+        k: changes[k] for k in ("list_id", "labels") if k in changes
+    }
+    fields = {k: v for k, v in changes.items() if k not in references}
+    for _ in range(_MAX_ATTEMPTS):
+        written, task = _update(rows, fields, versions, when, references)
+        if written:
+            return task
+        if versions is not None and task.version not in versions:
+            raise VersionMismatch
+        if _without_unchanged_references(task, references):
+            # A new list or new labels: the locked path, from the row just read.
+            expected = None if versions is None else task.version
+            return task_update(task=task, changes=changes, expected_version=expected)
+        if (when and not _has(task, when)) or not _values_for(task, fields):
+            return task
+        # The row moved between the statement's read and its write: again.
+    raise VersionMismatch  # pragma: no cover - needs five writers racing at once
+
+
+def _the_one(rows: QuerySet[Task], versions: Versions) -> Task:
+    task = rows.first()
+    if task is None:
+        raise TaskGone
+    if versions is not None and task.version not in versions:
+        raise VersionMismatch
+    return task
+
+
+def _has(task: Task, values: dict[str, Any]) -> bool:
+    return all(getattr(task, name) == value for name, value in values.items())
+
+
+# snap: the row as the statement reads it. seq: the owner's next change number,
+# claimed only if there is something to write, and before the row is locked (the
+# UPDATE locks it only once seq has given its row). upd: the write, only if the
+# row is still the one read (a concurrent writer moves its version). Then the row
+# as written, or as read if nothing was: the caller tells why from it.
+_UPDATE_SQL = """
+WITH snap AS ({snap}),
+seq AS ({claim}),
+upd AS (
+    UPDATE todos_task SET {sets} FROM snap, seq
+    WHERE todos_task.id = snap.id AND todos_task.version = snap.version
+    RETURNING {returning}
+)
+SELECT TRUE, {written}, snap.label_ids FROM upd, snap WHERE upd.id = snap.id
+UNION ALL
+SELECT FALSE, {read}, snap.label_ids FROM snap WHERE NOT EXISTS (SELECT FROM upd)
+"""
+_CLAIM_FROM_SNAP = claim_sql("SELECT snap.owner_id, 1, 0 FROM snap WHERE {guard}")
+_SNAP_SQL = "SELECT {columns} FROM todos_task WHERE {where}"
+# As todos.expressions.JoinedIds writes with_label_ids() on PostgreSQL.
+_LABEL_IDS_SQL = (
+    "array_to_string(ARRAY(SELECT label_id FROM todos_tasklabel "
+    "WHERE task_id = todos_task.id ORDER BY label_id), ',') AS label_ids"
+)
+_ATTNAMES = [field.attname for field in Task._meta.concrete_fields]
+_COLUMNS = [_COLUMN[name] for name in _ATTNAMES]
+
+
+def _update(
+    rows: QuerySet[Task],
+    fields: dict[str, Any],
+    versions: Versions,
+    when: dict[str, Any] | None,
+    references: dict[str, Any],
+) -> tuple[bool, Task]:
+    """Read the task of ``rows``; if it is at one of ``versions``, has ``when``'s
+    values and ``references``' list and labels, and differs in any of ``fields``,
+    claim a change number and write ``fields``: one statement. Whether it wrote,
+    and the task as written, or as read."""
+    db = connections[rows.db]
+    snap, params = _snapshot(rows, *_COLUMNS, "label_ids")
+    guard = [_in_versions("snap.version", versions, params)]
+    for column, value in _prepared(when or {}, db):
+        guard.append(f"snap.{column} = %s")
+        params.append(value)
+    for column, value in _prepared(references, db, exclude="labels"):
+        guard.append(f"snap.{column} IS NOT DISTINCT FROM %s")
+        params.append(value)
+    if "labels" in references:
+        guard.append("snap.label_ids = %s")
+        params.append(_joined(set(references["labels"])))
+    values = _prepared(fields, db)
+    differs = [f"snap.{column} IS DISTINCT FROM %s" for column, _ in values]
+    guard.append(f"({' OR '.join(differs) or 'FALSE'})")
+    params += [value for _, value in values]
+    sets = [f"{column} = %s" for column, _ in values]
+    params += [value for _, value in values]
+    if "status" in fields:
+        # completion_time_for(), in SQL: kept, stamped or cleared.
+        if fields["status"] == TaskStatus.COMPLETED:
+            sets.append("completed_at = COALESCE(snap.completed_at, %s)")
+            params.append(timezone.now())
+        else:
+            sets.append("completed_at = NULL")
+    # next_revision(), and the change number claimed just before.
+    sets += ["version = snap.version + 1", "updated_at = %s"]
+    sets.append("change_seq = seq.last_seq")
+    params.append(timezone.now())
+    sql = _UPDATE_SQL.format(
+        snap=snap,
+        claim=_CLAIM_FROM_SNAP.format(guard=" AND ".join(guard)),
+        sets=", ".join(sets),
+        returning=", ".join(f"todos_task.{column}" for column in _COLUMNS),
+        written=", ".join(f"upd.{column}" for column in _COLUMNS),
+        read=", ".join(f"snap.{column}" for column in _COLUMNS),
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise TaskGone
+    task = Task.from_db(rows.db, _ATTNAMES, row[1:-1])
+    task.label_ids = row[-1]  # type: ignore[attr-defined]
+    return bool(row[0]), task
+
+
+def _snapshot(rows: QuerySet[Task], *columns: str) -> tuple[str, list[Any]]:
+    """The SELECT of ``columns`` (``label_ids`` too) of ``rows``: what the
+    statement reads first. Raises :class:`TaskGone` if ``rows`` is empty by its
+    very conditions."""
+    query = rows.query
+    if query.count_active_tables() != 1 or query.is_sliced or query.combinator:
+        # Not one table's rows by a WHERE alone: Django writes the whole SELECT.
+        if "label_ids" in columns and "label_ids" not in query.annotations:
+            rows = rows.with_label_ids()  # type: ignore[attr-defined]
+        compiler = rows.order_by().values_list(*columns).query.get_compiler(rows.db)
+        sql, params = compiler.as_sql()
+        return sql, list(params)
+    # The usual case, and far cheaper than compiling the SELECT: only the WHERE.
+    try:
+        where, params = query.get_compiler(rows.db).compile(query.where)
+    except EmptyResultSet:
+        raise TaskGone from None
+    except FullResultSet:
+        where, params = "TRUE", []
+    selected = ", ".join(
+        _LABEL_IDS_SQL if column == "label_ids" else f"todos_task.{column}"
+        for column in columns
+    )
+    return _SNAP_SQL.format(columns=selected, where=where), list(params)
+
+
+def _in_versions(column: str, versions: Versions, params: list[Any]) -> str:
+    if versions is None:
+        return "TRUE"
+    if not versions:
+        return "FALSE"
+    params.extend(sorted(versions))
+    return f"{column} IN ({', '.join(['%s'] * len(versions))})"
+
+
+def _prepared(
+    values: dict[str, Any], db: Any, exclude: str = ""
+) -> list[tuple[str, Any]]:
+    """``values`` of Task fields (by attname) as (column, value to send) pairs."""
+    return [
+        (_COLUMN[name], _FIELD[name].get_db_prep_save(value, db))
+        for name, value in values.items()
+        if name != exclude
+    ]
 
 
 def tasks_complete(*, tasks: QuerySet[Task]) -> int:

@@ -1,9 +1,10 @@
-"""todos.services under real concurrency (PostgreSQL).
+"""todos.services under real concurrency: the one-statement writes (PostgreSQL).
 
 Each test holds the owner's change counter in another transaction, as a writer
-that has claimed its number and not committed yet, and starts a write, which
-waits for the counter: no write may lock the task's row before it (the order
-every writer takes, or two of them deadlock).
+that has claimed its number and not committed yet, and starts a write: the write
+reads the task, then waits for the counter. What that writer committed meanwhile
+must be kept and shown, and no write may lock the task's row before the counter
+(the order every writer takes, or two of them deadlock).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.db import connection, transaction
 
 from tests.factories import TaskFactory
 from todos import services
-from todos.models import Label, Task, claim_change_seq
+from todos.models import Label, Task, TaskLabel, claim_change_seq
 
 pytestmark = [
     pytest.mark.postgres(reason="SQLite runs one writer at a time"),
@@ -89,11 +90,70 @@ def _row_is_unlocked(task: Task) -> bool:
         return True
 
 
+def _their_change(task: Task, label: Label) -> Callable[[int], None]:
+    def change(seq: int) -> None:
+        Task.objects.filter(pk=task.pk).update(description="theirs", change_seq=seq)
+        TaskLabel.objects.create(owner_id=task.owner_id, task=task, label=label)
+
+    return change
+
+
+def test_a_change_committed_while_a_patch_waits_is_kept_and_shown(user, pool):
+    task = TaskFactory.create(owner=user, title="old", description="old")
+    label = Label.objects.create(owner=user, name="theirs")
+    rows = Task.objects.filter(owner=user, pk=task.pk)
+
+    with _counter_held(pool, user, then=_their_change(task, label)):
+        write = _in_thread(
+            pool,
+            lambda: services.task_update_one(rows=rows, changes={"title": "mine"}),
+        )
+        _waits_for_a_lock(write)
+    written = write.result(30)
+
+    stored = Task.objects.get(pk=task.pk)
+    assert (stored.title, stored.description) == ("mine", "theirs")
+    # The answer is the row as stored, labels included: one ETag, one state.
+    assert (written.title, written.description, written.version) == (
+        "mine",
+        "theirs",
+        task.version + 2,
+    )
+    assert stored.version == written.version
+    assert services.task_labels(written) == [str(label.pk)]
+    assert written.change_seq == stored.change_seq > 0
+
+
+def test_an_if_match_patch_that_waited_for_a_change_is_refused(user, pool):
+    task = TaskFactory.create(owner=user, title="old")
+    label = Label.objects.create(owner=user, name="theirs")
+    rows = Task.objects.filter(owner=user, pk=task.pk)
+
+    with _counter_held(pool, user, then=_their_change(task, label)):
+        write = _in_thread(
+            pool,
+            lambda: services.task_update_one(
+                rows=rows, changes={"title": "mine"}, versions={task.version}
+            ),
+        )
+        _waits_for_a_lock(write)
+    with pytest.raises(services.VersionMismatch):
+        write.result(30)
+    assert Task.objects.get(pk=task.pk).title == "old"
+
+
 def _writes(task: Task, label: Label) -> dict[str, Callable[[], Any]]:
+    rows = Task.objects.filter(owner_id=task.owner_id, pk=task.pk)
     return {
-        "patch": lambda: services.task_update(task=task, changes={"title": "x"}),
+        "patch": lambda: services.task_update_one(rows=rows, changes={"title": "x"}),
         "labels": lambda: services.task_update(
             task=task, changes={"labels": [label.pk]}
+        ),
+        "labels, one statement first": lambda: services.task_update_one(
+            rows=rows.with_label_ids(), changes={"labels": [label.pk]}
+        ),
+        "complete": lambda: services.task_update_one(
+            rows=rows, changes={"status": "completed"}
         ),
         "move": lambda: services.task_move(task=task, to="top"),
         "delete": lambda: services.task_delete(task=task),
@@ -102,7 +162,7 @@ def _writes(task: Task, label: Label) -> dict[str, Callable[[], Any]]:
 
 @pytest.mark.parametrize(
     "write",
-    ["patch", "labels", "move", "delete"],
+    ["patch", "labels", "labels, one statement first", "complete", "move", "delete"],
 )
 def test_a_write_takes_the_owners_counter_before_the_tasks_row(user, pool, write):
     TaskFactory.create(owner=user)  # the move has a neighbour to pass

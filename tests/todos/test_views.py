@@ -530,3 +530,71 @@ class TestStatementsPerWrite:
             "INSERT",
             "COMMIT",
         ]
+
+    @pytest.mark.parametrize("if_match", [False, True])
+    def test_a_patch_is_one_statement(self, auth_client, user, if_match):
+        task = TaskFactory.create(owner=user)
+        headers = {"HTTP_IF_MATCH": f'"{task.pk}.{task.version}"'} if if_match else {}
+
+        response, sent = self._send(
+            auth_client.patch, detail(task.pk), {"title": "new"}, **headers
+        )
+
+        assert response.status_code == status.HTTP_200_OK
+        assert sent == ["WITH"]
+        fresh = Task.objects.get(pk=task.pk)
+        assert (fresh.title, fresh.version) == ("new", task.version + 1)
+        assert response["ETag"] == f'"{task.pk}.{fresh.version}"'
+
+    def test_a_put_that_keeps_the_list_and_labels_is_one_statement(
+        self, auth_client, user
+    ):
+        task = TaskFactory.create(owner=user)
+        response, sent = self._send(auth_client.put, detail(task.pk), {"title": "n"})
+        assert response.status_code == status.HTTP_200_OK
+        assert sent == ["WITH"]
+
+    @pytest.mark.parametrize(
+        ("headers", "code"),
+        [
+            ({}, status.HTTP_200_OK),  # nothing to change
+            ({"HTTP_IF_MATCH": '"{pk}.7"'}, status.HTTP_412_PRECONDITION_FAILED),
+        ],
+    )
+    def test_a_patch_that_writes_nothing_is_one_statement_and_claims_nothing(
+        self, auth_client, user, headers, code
+    ):
+        task = TaskFactory.create(owner=user, title="same")
+        before = ChangeSequence.objects.get(owner=user).last_seq
+        headers = {k: v.format(pk=task.pk) for k, v in headers.items()}
+
+        response, sent = self._send(
+            auth_client.patch, detail(task.pk), {"title": "same"}, **headers
+        )
+
+        assert response.status_code == code
+        assert sent == ["WITH"]
+        assert Task.objects.get(pk=task.pk).version == task.version
+        assert ChangeSequence.objects.get(owner=user).last_seq == before
+
+    def test_a_missing_task_is_one_statement(self, auth_client):
+        response, sent = self._send(
+            auth_client.patch, detail(uuid.uuid4()), {"title": "x"}
+        )
+        assert response.status_code == status.HTTP_404_NOT_FOUND
+        assert sent == ["WITH"]
+
+    def test_complete_and_reopen_are_one_statement_each(self, auth_client, user):
+        task = TaskFactory.create(owner=user)
+        for action, state in [
+            ("complete", "completed"),
+            ("complete", "completed"),
+            ("reopen", "pending"),
+            ("reopen", "pending"),
+        ]:
+            url = reverse(f"todos:task-{action}", args=[task.pk])
+            response, sent = self._send(auth_client.post, url)
+            assert response.status_code == status.HTTP_200_OK
+            assert response.json()["status"] == state
+            assert sent == ["WITH"]
+        assert Task.objects.get(pk=task.pk).version == task.version + 2
