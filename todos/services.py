@@ -8,10 +8,10 @@ row, so two concurrent edits of different fields both survive.
 
 On PostgreSQL a task is created by ONE statement, which claims the owner's change
 number (``todos.models.claim_sql``) and inserts the row and its label links: no
-transaction of its own (an autocommit statement is atomic). A task is changed
-by one statement too, with no read before it: the statement reads the row,
-claims a number and writes, in that order, and returns the row as written; a
-404, a 412 and "nothing to change" are told apart from the row it read.
+transaction of its own (an autocommit statement is atomic). A task is changed or
+deleted by one statement too, with no read before it: the statement reads the
+row, claims a number and writes, in that order, and returns the row as written;
+a 404, a 412 and "nothing to change" are told apart from the row it read.
 """
 
 from __future__ import annotations
@@ -392,6 +392,41 @@ def task_update_one(
     raise VersionMismatch  # pragma: no cover - needs five writers racing at once
 
 
+def task_delete_one(*, rows: QuerySet[Task], versions: Versions = None) -> None:
+    """:func:`task_delete` of the one task of ``rows``, not read first.
+
+    ``versions`` as for :func:`task_update_one`. Raises :class:`VersionMismatch`
+    or :class:`TaskGone`.
+    """
+    db = connections[rows.db]
+    if db.vendor != "postgresql":
+        task = _the_one(rows, versions)
+        expected = None if versions is None else task.version
+        task_delete(task=task, expected_version=expected)
+        return
+    for _ in range(_MAX_ATTEMPTS):
+        snap, params = _snapshot(rows, "id", "owner_id", "version")
+        guard = _in_versions("snap.version", versions, params)
+        recheck = _in_versions("todos_task.version", versions, params)
+        sql = _DELETE_SQL.format(
+            snap=snap,
+            claim=_CLAIM_FROM_SNAP.format(guard=guard),
+            recheck=recheck,
+        )
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            raise TaskGone
+        version, deleted = row
+        if deleted:
+            return
+        if versions is not None and version not in versions:
+            raise VersionMismatch
+        # Changed or deleted between the statement's read and its write: again.
+    raise VersionMismatch  # pragma: no cover - needs five writers racing at once
+
+
 def _the_one(rows: QuerySet[Task], versions: Versions) -> Task:
     task = rows.first()
     if task is None:
@@ -421,6 +456,22 @@ upd AS (
 SELECT TRUE, {written}, snap.label_ids FROM upd, snap WHERE upd.id = snap.id
 UNION ALL
 SELECT FALSE, {read}, snap.label_ids FROM snap WHERE NOT EXISTS (SELECT FROM upd)
+"""
+# The label links go with the task (ON DELETE CASCADE, migration 0005); the
+# tombstone carries the deletion to the changes feed.
+_DELETE_SQL = """
+WITH snap AS ({snap}),
+seq AS ({claim}),
+gone AS (
+    DELETE FROM todos_task USING snap, seq
+    WHERE todos_task.id = snap.id AND {recheck}
+    RETURNING todos_task.id, todos_task.owner_id
+),
+tomb AS (
+    INSERT INTO todos_tasktombstone (task_id, owner_id, change_seq)
+    SELECT gone.id, gone.owner_id, seq.last_seq FROM gone, seq RETURNING 1
+)
+SELECT snap.version, EXISTS (SELECT FROM tomb) FROM snap
 """
 _CLAIM_FROM_SNAP = claim_sql("SELECT snap.owner_id, 1, 0 FROM snap WHERE {guard}")
 _SNAP_SQL = "SELECT {columns} FROM todos_task WHERE {where}"

@@ -214,10 +214,8 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
 
     @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        task = self.get_object()
-        expected = expected_version(request, task)
         with _service_errors():
-            services.task_delete(task=task, expected_version=expected)
+            services.task_delete_one(rows=self._target(), versions=self._if_match())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

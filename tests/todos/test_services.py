@@ -21,7 +21,7 @@ from django.db import connection, transaction
 
 from tests.factories import TaskFactory
 from todos import services
-from todos.models import Label, Task, TaskLabel, claim_change_seq
+from todos.models import Label, Task, TaskLabel, TaskTombstone, claim_change_seq
 
 pytestmark = [
     pytest.mark.postgres(reason="SQLite runs one writer at a time"),
@@ -142,6 +142,30 @@ def test_an_if_match_patch_that_waited_for_a_change_is_refused(user, pool):
     assert Task.objects.get(pk=task.pk).title == "old"
 
 
+@pytest.mark.parametrize("if_match", [False, True])
+def test_a_delete_that_waited_for_a_change(user, pool, if_match):
+    task = TaskFactory.create(owner=user)
+    label = Label.objects.create(owner=user, name="theirs")
+    rows = Task.objects.filter(owner=user, pk=task.pk)
+    versions = {task.version} if if_match else None
+
+    with _counter_held(pool, user, then=_their_change(task, label)):
+        write = _in_thread(
+            pool, lambda: services.task_delete_one(rows=rows, versions=versions)
+        )
+        _waits_for_a_lock(write)
+
+    if if_match:
+        with pytest.raises(services.VersionMismatch):
+            write.result(30)
+        assert Task.objects.filter(pk=task.pk).exists()
+    else:
+        write.result(30)
+        assert not Task.objects.filter(pk=task.pk).exists()
+        assert not TaskLabel.objects.filter(task_id=task.pk).exists()
+        assert TaskTombstone.objects.filter(task_id=task.pk).exists()
+
+
 def _writes(task: Task, label: Label) -> dict[str, Callable[[], Any]]:
     rows = Task.objects.filter(owner_id=task.owner_id, pk=task.pk)
     return {
@@ -156,7 +180,7 @@ def _writes(task: Task, label: Label) -> dict[str, Callable[[], Any]]:
             rows=rows, changes={"status": "completed"}
         ),
         "move": lambda: services.task_move(task=task, to="top"),
-        "delete": lambda: services.task_delete(task=task),
+        "delete": lambda: services.task_delete_one(rows=rows),
     }
 
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from rest_framework import status
 
 from tests.factories import TaskFactory
-from todos.models import ChangeSequence, Label, Task, TaskList
+from todos.models import ChangeSequence, Label, Task, TaskList, TaskTombstone
 
 pytestmark = pytest.mark.django_db
 
@@ -577,9 +577,10 @@ class TestStatementsPerWrite:
         assert Task.objects.get(pk=task.pk).version == task.version
         assert ChangeSequence.objects.get(owner=user).last_seq == before
 
-    def test_a_missing_task_is_one_statement(self, auth_client):
+    @pytest.mark.parametrize("method", ["patch", "delete"])
+    def test_a_missing_task_is_one_statement(self, auth_client, method):
         response, sent = self._send(
-            auth_client.patch, detail(uuid.uuid4()), {"title": "x"}
+            getattr(auth_client, method), detail(uuid.uuid4()), {"title": "x"}
         )
         assert response.status_code == status.HTTP_404_NOT_FOUND
         assert sent == ["WITH"]
@@ -598,3 +599,16 @@ class TestStatementsPerWrite:
             assert response.json()["status"] == state
             assert sent == ["WITH"]
         assert Task.objects.get(pk=task.pk).version == task.version + 2
+
+    @pytest.mark.parametrize("if_match", [False, True])
+    def test_a_delete_is_one_statement(self, auth_client, user, if_match):
+        task = TaskFactory.create(owner=user)
+        headers = {"HTTP_IF_MATCH": f'"{task.pk}.{task.version}"'} if if_match else {}
+
+        response, sent = self._send(auth_client.delete, detail(task.pk), **headers)
+
+        assert response.status_code == status.HTTP_204_NO_CONTENT
+        assert sent == ["WITH"]
+        assert not Task.objects.filter(pk=task.pk).exists()
+        tombstone = TaskTombstone.objects.get(task_id=task.pk)
+        assert tombstone.change_seq == ChangeSequence.objects.get(owner=user).last_seq
