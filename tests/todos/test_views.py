@@ -523,7 +523,6 @@ class TestStatementsPerWrite:
             "BEGIN",
             "SELECT",
             "SELECT",
-            "DELETE",
             "SAVEPOINT",
             "WITH",
             "RELEASE",
