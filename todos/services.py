@@ -71,7 +71,8 @@ def task_create(*, owner: User, **fields: Any) -> Task:
     if connection.vendor == "postgresql":
         task = Task(owner=owner, **fields)
         wanted = sorted(set(labels or ()), key=str)
-        # A failed statement ends a caller's transaction on PostgreSQL: a caller
+        # A list or label deleted meanwhile fails the composite foreign keys at
+        # the end of the statement, which ends a caller's transaction: a caller
         # that goes on after ReferenceGone keeps its own with a savepoint.
         nested = connection.in_atomic_block and (wanted or task.list_id is not None)
         try:
@@ -88,8 +89,6 @@ def task_create(*, owner: User, **fields: Any) -> Task:
     try:
         with transaction.atomic():
             task = Task.objects.create(owner=owner, **fields)
-            # On PostgreSQL a list or label deleted meanwhile fails the composite
-            # foreign keys here (they are checked at once, not at commit).
             _link_labels(task, set(labels or ()))
     except IntegrityError:
         raise ReferenceGone from None
