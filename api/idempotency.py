@@ -158,16 +158,14 @@ def idempotent(
             with transaction.atomic():
                 if not _lock(owner, key):
                     raise IdempotencyKeyInFlight
-                fresh_since = timezone.now() - lifetime()
-                record = IdempotencyRecord.objects.filter(
-                    scope=owner, key=key, created_at__gte=fresh_since
-                ).first()
+                record = IdempotencyRecord.objects.filter(scope=owner, key=key).first()
                 if record is not None:
-                    if record.fingerprint != digest:
-                        raise IdempotencyKeyReused
-                    return _replay(record)
-                # An expired record of the key, not purged yet, makes way.
-                IdempotencyRecord.objects.filter(scope=owner, key=key).delete()
+                    if record.created_at >= timezone.now() - lifetime():
+                        if record.fingerprint != digest:
+                            raise IdempotencyKeyReused
+                        return _replay(record)
+                    # An expired record of the key, not purged yet, makes way.
+                    record.delete()
                 try:
                     with transaction.atomic():
                         response = handler(view, request, *args, **kwargs)

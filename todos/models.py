@@ -8,6 +8,7 @@ foreign keys, and docs/lists-and-labels.md.
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -129,10 +130,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
     def with_label_ids(self) -> TaskQuerySet:
         """Each task with ``label_ids``, its label ids joined, in the same query
         (no query per task; ``todos.services.label_id_list`` reads them)."""
-        links = TaskLabel.objects.filter(task=models.OuterRef("pk")).order_by(
-            "label_id"
-        )
-        return self.annotate(label_ids=JoinedIds(links.values("label_id")))
+        return self.annotate(label_ids=_label_ids())
 
     def update(self, **kwargs: Any) -> int:
         """Bump ``version`` and ``updated_at``, and stamp a change sequence.
@@ -226,6 +224,15 @@ class TaskQuerySet(models.QuerySet["Task"]):
                 objs, [*fields, "change_seq"], *args, **kwargs
             )
             return written
+
+
+@functools.cache
+def _label_ids() -> JoinedIds:
+    """``with_label_ids``' expression, built once: building it was most of the
+    annotation's cost, and ``annotate()`` resolves a copy of it (query and all)
+    for each queryset, so one instance serves them all."""
+    links = TaskLabel.objects.filter(task=models.OuterRef("pk")).order_by("label_id")
+    return JoinedIds(links.values("label_id"))
 
 
 def _named_thing_constraints(table: str, max_length: int) -> list[Any]:
@@ -423,11 +430,21 @@ def _seq_by_owner(seqs: dict[Any, int]) -> models.Expression:
     )
 
 
-_CLAIM_SQL = (
-    "INSERT INTO todos_changesequence (owner_id, last_seq, pruned_seq) "
-    "VALUES (%s, 1, 0) ON CONFLICT (owner_id) "
-    "DO UPDATE SET last_seq = todos_changesequence.last_seq + 1 RETURNING last_seq"
-)
+def claim_sql(source: str) -> str:
+    """The claim as SQL: the next number of the owner in ``source``'s one row.
+
+    ``source`` is ``VALUES (%s, 1, 0)`` or a ``SELECT owner_id, 1, 0 ...``; an
+    empty source claims nothing. ``todos.services`` runs it as a ``WITH`` of the
+    statement that writes the change (PostgreSQL), see :func:`claim_change_seq`.
+    """
+    return (
+        f"INSERT INTO todos_changesequence (owner_id, last_seq, pruned_seq) {source} "
+        "ON CONFLICT (owner_id) "
+        "DO UPDATE SET last_seq = todos_changesequence.last_seq + 1 RETURNING last_seq"
+    )
+
+
+_CLAIM_SQL = claim_sql("VALUES (%s, 1, 0)")
 
 
 def claim_change_seq(owner_id: Any, *, using: str = "default") -> int:
@@ -439,6 +456,12 @@ def claim_change_seq(owner_id: Any, *, using: str = "default") -> int:
     number. For each owner, then, the order of the numbers is the order of the
     commits, and once a number is visible every smaller one is committed: what
     the changes feed relies on to never miss a change.
+
+    On PostgreSQL the single-task writes of ``todos.services`` claim inside the
+    write statement itself (:func:`claim_sql` as a ``WITH``): the statement is
+    its own transaction, or part of the caller's, and the counter row stays
+    locked from the claim to the commit all the same. Every writer claims before
+    it locks a task row, so no two writers of an owner deadlock.
     """
     connection = connections[using]
     if not connection.in_atomic_block:

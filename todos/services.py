@@ -5,15 +5,25 @@ writes only the fields that were sent and moves the version by one. When the row
 moved underneath (a concurrent writer), a caller that asked for a version (If-Match)
 gets :class:`VersionMismatch`; anyone else has their change re-applied on the fresh
 row, so two concurrent edits of different fields both survive.
+
+On PostgreSQL a task is created by ONE statement, which claims the owner's change
+number (``todos.models.claim_sql``) and inserts the row and its label links: no
+transaction of its own (an autocommit statement is atomic). A task is changed or
+deleted by one statement too, with no read before it: the statement reads the
+row, claims a number and writes, in that order, and returns the row as written;
+a 404, a 412 and "nothing to change" are told apart from the row it read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, QuerySet, Value
+from django.core.exceptions import EmptyResultSet, FullResultSet
+from django.db import IntegrityError, connection, connections, transaction
+from django.db.models import Field, Max, QuerySet, Value
+from django.db.models.expressions import DatabaseDefault
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -27,7 +37,9 @@ from todos.models import (
     TaskLabel,
     TaskList,
     TaskStatus,
+    TaskTombstone,
     claim_change_seq,
+    claim_sql,
     completion_time_for,
     next_revision,
 )
@@ -54,23 +66,119 @@ def task_create(*, owner: User, **fields: Any) -> Task:
     checks them, and PostgreSQL refuses another owner's. A list or label deleted
     meanwhile raises :class:`ReferenceGone`.
     """
-    labels = fields.pop("labels", None)
+    labels = sorted(set(fields.pop("labels", None) or ()), key=str)
     status = fields.get("status", TaskStatus.PENDING)
     fields["completed_at"] = completion_time_for(status, None)
-    if not labels and fields.get("list_id") is None:
-        task = Task.objects.create(owner=owner, **fields)
-        task.label_ids = ""  # type: ignore[attr-defined]
-        return task
+    task = Task(owner=owner, **fields)
+    # A list or label deleted meanwhile fails the composite foreign keys at the
+    # end of the statement, which ends a caller's transaction on PostgreSQL: a
+    # caller that goes on after ReferenceGone keeps its own with a savepoint.
+    nested = connection.in_atomic_block and (labels or task.list_id is not None)
     try:
-        with transaction.atomic():
-            task = Task.objects.create(owner=owner, **fields)
-            # On PostgreSQL a list or label deleted meanwhile fails the composite
-            # foreign keys here (they are checked at once, not at commit).
-            _link_labels(task, set(labels or ()))
+        with transaction.atomic() if nested else contextlib.nullcontext():
+            _insert(task, labels)
     except IntegrityError:
         raise ReferenceGone from None
-    task.label_ids = _joined(labels or ())  # type: ignore[attr-defined]
+    task.label_ids = _joined(labels)  # type: ignore[attr-defined]
     return task
+
+
+# The statements are put together from identifiers and "%s" placeholders only;
+# every value travels as a parameter. PostgreSQL runs each as ONE statement, its
+# steps joined by WITH; SQLite runs the same steps one after the other in a
+# transaction (it has no INSERT, UPDATE or DELETE in a WITH, and runs one writer
+# at a time anyway).
+_FIELD: dict[str, Field[Any, Any]] = {
+    field.attname: field for field in Task._meta.concrete_fields
+}
+_COLUMN = {name: str(field.column) for name, field in _FIELD.items()}
+_ATTNAMES = list(_FIELD)
+_COLUMNS = [_COLUMN[name] for name in _ATTNAMES]
+# seq: the one-row source of the change number, a WITH of the statement or a
+# subquery of the number claimed just before.
+_INSERT_SQL = """
+INSERT INTO todos_task ({columns}) SELECT {values} FROM {seq}
+RETURNING id, owner_id, {returned}
+"""
+_INSERT_WITH_SQL = """
+WITH seq AS ({claim}),
+new AS ({insert}){links}
+SELECT {returned} FROM new
+"""
+_LINKS_SQL = """,
+links AS (
+    INSERT INTO todos_tasklabel (owner_id, task_id, label_id)
+    SELECT new.owner_id, new.id, label FROM new, unnest(%s::uuid[]) AS label
+)"""
+_CLAIMED = "(SELECT %s AS last_seq) AS seq"
+
+
+def _insert(task: Task, labels: Sequence[Any]) -> None:
+    """INSERT ``task`` and its label links, its change number claimed first; the
+    columns the database fills in are read back into ``task``."""
+    columns, values, params = [], [], []
+    returned: list[str] = []
+    for field in Task._meta.concrete_fields:
+        value = getattr(task, field.attname)
+        if field.attname == "change_seq":
+            columns.append(_COLUMN[field.attname])
+            values.append("seq.last_seq")
+            returned.append(field.attname)
+        elif isinstance(value, DatabaseDefault):
+            returned.append(field.attname)
+        else:
+            columns.append(_COLUMN[field.attname])
+            values.append("%s")
+            params.append(field.get_db_prep_save(value, connection))
+    parts = {
+        "columns": ", ".join(columns),
+        "values": ", ".join(values),
+        "returned": ", ".join(_COLUMN[name] for name in returned),
+    }
+    if connection.vendor == "postgresql":
+        owner = _FIELD["owner_id"].get_db_prep_save(task.owner_id, connection)
+        sql = _INSERT_WITH_SQL.format(
+            claim=claim_sql("VALUES (%s, 1, 0)"),
+            insert=_INSERT_SQL.format(seq="seq", **parts),
+            links=_LINKS_SQL if labels else "",
+            returned=parts["returned"],
+        )
+        params = [owner, *params, *([list(labels)] if labels else [])]
+        row = _fetch(connection, sql, params)
+    else:
+        with transaction.atomic(savepoint=False):
+            seq = claim_change_seq(task.owner_id)
+            sql = _INSERT_SQL.format(seq=_CLAIMED, **parts)
+            row = _fetch(connection, sql, [*params, seq])[2:]
+            _link_labels(task, set(labels))
+    for name, value in zip(
+        returned, _converted(connection, returned, row), strict=True
+    ):
+        setattr(task, name, value)
+    task._state.adding = False
+    task._state.db = connection.alias
+
+
+def _fetch(db: Any, sql: str, params: Sequence[Any]) -> Any:
+    """The first row ``sql`` answers, or None."""
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _converted(db: Any, names: Sequence[str], values: Sequence[Any]) -> list[Any]:
+    """Column values as the ORM reads them: SQLite's text dates and hex UUIDs
+    converted. PostgreSQL's adapters already give those types, and Django has
+    no converter for these columns there (tests/todos/test_services.py)."""
+    if db.vendor == "postgresql":
+        return list(values)
+    converted = []
+    for name, value in zip(names, values, strict=True):
+        col = _FIELD[name].get_col(Task._meta.db_table)
+        for convert in db.ops.get_db_converters(col) + col.get_db_converters(db):
+            value = convert(value, col, db)
+        converted.append(value)
+    return converted
 
 
 def _joined(ids: Any) -> str:
@@ -188,6 +296,9 @@ def _task_update_locked(
     labels = changes.pop("labels", None)
     try:
         with transaction.atomic():
+            # Claimed before the row is locked, the order every writer takes (a
+            # writer holding the counter and waiting for this row would deadlock).
+            seq = claim_change_seq(task.owner_id)
             fresh = Task.objects.select_for_update().filter(pk=task.pk).first()
             if fresh is None:
                 raise TaskGone
@@ -210,6 +321,7 @@ def _task_update_locked(
                 ).delete()
                 _link_labels(fresh, wanted - current)
             values |= next_revision(fresh.version)
+            values["change_seq"] = seq
             Task.objects.filter(pk=fresh.pk).update(**values)
     except IntegrityError:
         raise ReferenceGone from None
@@ -262,6 +374,290 @@ def task_delete(*, task: Task, expected_version: int | None = None) -> None:
         if expected_version is not None and Task.objects.filter(pk=task.pk).exists():
             raise VersionMismatch
         raise TaskGone
+
+
+Versions = Collection[int] | None
+
+
+def task_update_one(
+    *,
+    rows: QuerySet[Task],
+    changes: dict[str, Any],
+    versions: Versions = None,
+    when: dict[str, Any] | None = None,
+) -> Task:
+    """:func:`task_update` of the one task of ``rows``, which need not be read first.
+
+    ``rows`` is the owner's queryset narrowed to the task (the view's lookup).
+    ``versions``: those the task may be at (If-Match), ``None`` for any. ``when``:
+    field values the task must have for anything to change (reopen: completed);
+    otherwise it is returned as it is. Raises what :func:`task_update` raises.
+    """
+    references: dict[str, Any] = {
+        k: changes[k] for k in ("list_id", "labels") if k in changes
+    }
+    fields = {k: v for k, v in changes.items() if k not in references}
+    for _ in range(_MAX_ATTEMPTS):
+        written, task = _update(rows, fields, versions, when or {}, references)
+        if written:
+            return task
+        if versions is not None and task.version not in versions:
+            raise VersionMismatch
+        if _without_unchanged_references(task, references):
+            # A new list or new labels: the locked path, from the row just read.
+            expected = None if versions is None else task.version
+            return task_update(task=task, changes=changes, expected_version=expected)
+        if not _has(task, when or {}) or not _values_for(task, fields):
+            return task
+        # The row moved between the statement's read and its write: again.
+    raise VersionMismatch  # pragma: no cover - needs five writers racing at once
+
+
+def task_delete_one(*, rows: QuerySet[Task], versions: Versions = None) -> None:
+    """:func:`task_delete` of the one task of ``rows``, not read first.
+
+    ``versions`` as for :func:`task_update_one`. Raises :class:`VersionMismatch`
+    or :class:`TaskGone`.
+    """
+    for _ in range(_MAX_ATTEMPTS):
+        version, deleted = _delete(rows, versions)
+        if deleted:
+            return
+        if versions is not None and version not in versions:
+            raise VersionMismatch
+        # Changed or deleted between the statement's read and its write: again.
+    raise VersionMismatch  # pragma: no cover - needs five writers racing at once
+
+
+def _has(task: Task, values: dict[str, Any]) -> bool:
+    return all(getattr(task, name) == value for name, value in values.items())
+
+
+# snap: the row as the statement reads it. seq: the owner's next change number,
+# claimed only if there is something to write, and before the row is locked (the
+# UPDATE locks it only once seq has given its row). upd: the write, only if the
+# row is still the one read (a concurrent writer moves its version). Then the row
+# as written, or as read if nothing was: the caller tells why from it.
+_CLAIM_FROM_SNAP = "SELECT snap.owner_id, 1, 0 FROM {snap} WHERE {guard}"
+_UPDATE_SQL = """
+UPDATE todos_task SET {sets} FROM {snap}, {seq}
+WHERE todos_task.id = snap.id AND todos_task.version = snap.version
+"""
+_UPDATE_WITH_SQL = """
+WITH snap AS ({snap}),
+seq AS ({claim}),
+upd AS ({update} RETURNING {returning})
+SELECT TRUE, {written}, snap.label_ids FROM upd, snap WHERE upd.id = snap.id
+UNION ALL
+SELECT FALSE, {read}, snap.label_ids FROM snap WHERE NOT EXISTS (SELECT FROM upd)
+"""
+_RESULT_COLUMNS = {
+    "returning": ", ".join(f"todos_task.{column}" for column in _COLUMNS),
+    "written": ", ".join(f"upd.{column}" for column in _COLUMNS),
+    "read": ", ".join(f"snap.{column}" for column in _COLUMNS),
+}
+# The label links go with the task (ON DELETE CASCADE, migration 0005; SQLite:
+# Django's collector); the tombstone carries the deletion to the changes feed.
+_DELETE_WITH_SQL = """
+WITH snap AS ({snap}),
+seq AS ({claim}),
+gone AS (
+    DELETE FROM todos_task USING snap, seq
+    WHERE todos_task.id = snap.id AND {recheck}
+    RETURNING todos_task.id, todos_task.owner_id
+),
+tomb AS (
+    INSERT INTO todos_tasktombstone (task_id, owner_id, change_seq)
+    SELECT gone.id, gone.owner_id, seq.last_seq FROM gone, seq RETURNING 1
+)
+SELECT snap.version, EXISTS (SELECT FROM tomb) FROM snap
+"""
+_SNAP_SQL = "SELECT {columns} FROM todos_task WHERE {where}"
+# As todos.expressions.JoinedIds writes with_label_ids().
+_LABEL_IDS_SQL = {
+    "postgresql": "array_to_string(ARRAY({links}), ',')",
+    "sqlite": "(SELECT group_concat(label_id, ',') FROM ({links}))",
+}
+_LINKED_IDS = (
+    "SELECT label_id FROM todos_tasklabel WHERE task_id = todos_task.id "
+    "ORDER BY label_id"
+)
+
+
+def _update(
+    rows: QuerySet[Task],
+    fields: dict[str, Any],
+    versions: Versions,
+    when: dict[str, Any],
+    references: dict[str, Any],
+) -> tuple[bool, Task]:
+    """Read the task of ``rows``; if it is at one of ``versions``, has ``when``'s
+    values and ``references``' list and labels, and differs in any of ``fields``,
+    claim a change number and write ``fields``. Whether it wrote, and the task as
+    written, or as read."""
+    db = connections[rows.db]
+    snap, snap_params = _snapshot(rows, *_ATTNAMES, "label_ids")
+    guard, guard_params = _guard(fields, versions, when, references, db)
+    sets, sets_params = _sets(fields, db)
+    claim = claim_sql(_CLAIM_FROM_SNAP.format(snap="{snap}", guard=guard))
+    if db.vendor == "postgresql":
+        sql = _UPDATE_WITH_SQL.format(
+            snap=snap,
+            claim=claim.format(snap="snap"),
+            update=_UPDATE_SQL.format(sets=sets, snap="snap", seq="seq"),
+            **_RESULT_COLUMNS,
+        )
+        row = _fetch(db, sql, [*snap_params, *guard_params, *sets_params])
+        if row is None:
+            raise TaskGone
+        written, row = row[0], row[1:]
+    else:
+        subquery = f"({snap}) AS snap"
+        with transaction.atomic(using=rows.db, savepoint=False):
+            seq = _fetch(db, claim.format(snap=subquery), snap_params + guard_params)
+            if seq is not None:
+                sql = _UPDATE_SQL.format(sets=sets, snap=subquery, seq=_CLAIMED)
+                _fetch(db, sql, [*sets_params, *snap_params, seq[0]])
+            row = _fetch(db, snap, snap_params)
+        if row is None:
+            raise TaskGone
+        written = seq is not None
+    task = Task.from_db(rows.db, _ATTNAMES, _converted(db, _ATTNAMES, row[:-1]))
+    task.label_ids = row[-1]  # type: ignore[attr-defined]
+    return bool(written), task
+
+
+def _guard(
+    fields: dict[str, Any],
+    versions: Versions,
+    when: dict[str, Any],
+    references: dict[str, Any],
+    db: Any,
+) -> tuple[str, list[Any]]:
+    """What the row read must be for the write: at one of ``versions``, with
+    ``when``'s values and ``references``' list and labels, and different in one
+    of ``fields`` at least."""
+    params: list[Any] = []
+    guard = [_in_versions("snap.version", versions, params)]
+    for column, value in _prepared(when, db):
+        guard.append(f"snap.{column} = %s")
+        params.append(value)
+    for column, value in _prepared(references, db, exclude="labels"):
+        guard.append(f"snap.{column} IS NOT DISTINCT FROM %s")
+        params.append(value)
+    if "labels" in references:
+        # As the database joins them: its own spelling of the ids, in order.
+        label_id = Label._meta.pk
+        ids = (label_id.get_db_prep_value(i, db) for i in set(references["labels"]))
+        guard.append("COALESCE(snap.label_ids, '') = %s")
+        params.append(",".join(sorted(str(i) for i in ids)))
+    values = _prepared(fields, db)
+    differs = [f"snap.{column} IS DISTINCT FROM %s" for column, _ in values]
+    guard.append(f"({' OR '.join(differs) or 'FALSE'})")
+    params += [value for _, value in values]
+    return " AND ".join(guard), params
+
+
+def _sets(fields: dict[str, Any], db: Any) -> tuple[str, list[Any]]:
+    """The SET of the write: ``fields``, ``completed_at`` in step with a status,
+    the next revision (``next_revision``), the number claimed."""
+    values = _prepared(fields, db)
+    sets = [f"{column} = %s" for column, _ in values]
+    params = [value for _, value in values]
+    now = _FIELD["updated_at"].get_db_prep_save(timezone.now(), db)
+    if "status" in fields:
+        # completion_time_for(), in SQL: kept, stamped or cleared.
+        if fields["status"] == TaskStatus.COMPLETED:
+            sets.append("completed_at = COALESCE(snap.completed_at, %s)")
+            params.append(now)
+        else:
+            sets.append("completed_at = NULL")
+    sets += ["version = snap.version + 1", "updated_at = %s"]
+    sets.append("change_seq = seq.last_seq")
+    params.append(now)
+    return ", ".join(sets), params
+
+
+def _delete(rows: QuerySet[Task], versions: Versions) -> tuple[int, bool]:
+    """Read the task of ``rows``; if it is at one of ``versions``, claim a change
+    number, delete it and leave its tombstone. Its version, and whether it went."""
+    db = connections[rows.db]
+    snap, snap_params = _snapshot(rows, "id", "owner_id", "version")
+    guard_params: list[Any] = []
+    guard = _in_versions("snap.version", versions, guard_params)
+    claim = claim_sql(_CLAIM_FROM_SNAP.format(snap="{snap}", guard=guard))
+    if db.vendor == "postgresql":
+        sql = _DELETE_WITH_SQL.format(
+            snap=snap,
+            claim=claim.format(snap="snap"),
+            recheck=_in_versions("todos_task.version", versions, guard_params),
+        )
+        row = _fetch(db, sql, [*snap_params, *guard_params])
+        if row is None:
+            raise TaskGone
+        return row[0], bool(row[1])
+    with transaction.atomic(using=rows.db, savepoint=False):
+        subquery = f"({snap}) AS snap"
+        seq = _fetch(db, claim.format(snap=subquery), [*snap_params, *guard_params])
+        row = _fetch(db, snap, snap_params)
+        if seq is not None:
+            pk, owner_id = _converted(db, ["id", "owner_id"], row[:2])
+            TaskTombstone.objects.using(rows.db).create(
+                task_id=pk, owner_id=owner_id, change_seq=seq[0]
+            )
+            QuerySet.delete(Task.objects.using(rows.db).filter(pk=pk))
+    if row is None:
+        raise TaskGone
+    return row[2], seq is not None
+
+
+def _snapshot(rows: QuerySet[Task], *columns: str) -> tuple[str, list[Any]]:
+    """The SELECT of ``columns`` (``label_ids`` too) of ``rows``: what the
+    statement reads first. Raises :class:`TaskGone` if ``rows`` is empty by its
+    very conditions."""
+    query = rows.query
+    db = connections[rows.db]
+    if query.count_active_tables() != 1 or query.is_sliced or query.combinator:
+        # Not one table's rows by a WHERE alone: Django writes the whole SELECT.
+        if "label_ids" in columns and "label_ids" not in query.annotations:
+            rows = rows.with_label_ids()  # type: ignore[attr-defined]
+        compiler = rows.order_by().values_list(*columns).query.get_compiler(rows.db)
+        sql, params = compiler.as_sql()
+        return sql, list(params)
+    # The usual case, and far cheaper than compiling the SELECT: only the WHERE.
+    try:
+        where, params = query.get_compiler(rows.db).compile(query.where)
+    except EmptyResultSet:
+        raise TaskGone from None
+    except FullResultSet:
+        where, params = "TRUE", []
+    selected = ", ".join(
+        f"{_LABEL_IDS_SQL[db.vendor].format(links=_LINKED_IDS)} AS label_ids"
+        if column == "label_ids"
+        else f"todos_task.{_COLUMN[column]}"
+        for column in columns
+    )
+    return _SNAP_SQL.format(columns=selected, where=where), list(params)
+
+
+def _in_versions(column: str, versions: Versions, params: list[Any]) -> str:
+    if versions is None:
+        return "TRUE"
+    if not versions:
+        return "FALSE"
+    params.extend(sorted(versions))
+    return f"{column} IN ({', '.join(['%s'] * len(versions))})"
+
+
+def _prepared(
+    values: dict[str, Any], db: Any, exclude: str = ""
+) -> list[tuple[str, Any]]:
+    """``values`` of Task fields (by attname) as (column, value to send) pairs."""
+    return [
+        (_COLUMN[name], _FIELD[name].get_db_prep_save(value, db))
+        for name, value in values.items()
+        if name != exclude
+    ]
 
 
 def tasks_complete(*, tasks: QuerySet[Task]) -> int:
@@ -579,6 +975,8 @@ def task_move(
     and the unique keys on (list, position) make a shared position impossible.
     Raises :class:`MoveTargetInvalid`, :class:`VersionMismatch`, :class:`TaskGone`.
     """
+    # The change number first, then the row: the order every writer takes.
+    seq = claim_change_seq(task.owner_id)
     fresh = Task.objects.select_for_update().filter(pk=task.pk).first()
     if fresh is None:
         raise TaskGone
@@ -595,7 +993,7 @@ def task_move(
     )
     if position is None:
         return fresh
-    values = {"position": position, **next_revision(fresh.version)}
+    values = {"position": position, **next_revision(fresh.version), "change_seq": seq}
     Task.objects.filter(pk=fresh.pk).update(**values)
     for name, value in values.items():
         setattr(fresh, name, value)

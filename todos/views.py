@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.urls import reverse
+from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -38,7 +41,7 @@ from api.serializers import NoInputSerializer
 from todos import batch, services
 from todos import changes as feed
 from todos.filters import StrictFilterBackend, TaskFilter
-from todos.models import Label, Task, TaskList
+from todos.models import Label, Task, TaskList, TaskStatus
 from todos.pagination import Stretch, TaskCursorPagination
 from todos.serializers import (
     PUT_DEFAULTS,
@@ -144,24 +147,80 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         return Response(document, headers=headers)
 
     def _write(self, request: Request, *, partial: bool) -> Response:
-        task = self.get_object()
-        expected = expected_version(request, task)
-        serializer = self.get_serializer(task, data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
+        # No instance: validating a task's fields reads nothing of the stored task.
+        serializer = self.get_serializer(data=request.data, partial=partial)
+        with self._found_first():
+            serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         if not partial:
             changes = {**PUT_DEFAULTS, **changes}
-        return self._run(
-            services.task_update, task=task, changes=changes, expected_version=expected
-        )
+        return self._run(changes=changes)
+
+    def _target(self) -> QuerySet[Task]:
+        """The task of the URL, unread: get_object()'s own lookup (the owner's
+        rows, the filter backends), and IsOwner's condition, which the write
+        statement then holds before it writes anything."""
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        rows = self.filter_queryset(self.get_queryset())
+        try:
+            return rows.filter(owner=self.owner, pk=self.kwargs[lookup])
+        except (TypeError, ValueError, DjangoValidationError):
+            raise exceptions.NotFound from None
+
+    def _if_match(self) -> frozenset[int] | None:
+        """The versions ``If-Match`` allows the task to be at; ``None`` for any.
+
+        The ETags that name the task of the URL (``etag_for``: ``"<id>.<n>"``) give
+        theirs; ``*`` and no header allow any.
+        """
+        header = self.request.headers.get("If-Match")
+        if header is None:
+            return None
+        tags = parse_etags(header)
+        if "*" in tags:
+            return None
+        # The lookup accepts any spelling of the id; an ETag has the canonical one.
+        try:
+            pk = uuid.UUID(str(self.kwargs[self.lookup_url_kwarg or self.lookup_field]))
+        except ValueError:
+            return frozenset()  # no such task: the write answers 404
+        prefix = f'"{pk}.'
+        versions = set()
+        for tag in tags:
+            version = tag[len(prefix) : -1]
+            # Only what etag_for() writes: digits, no sign, no leading zero.
+            if (
+                tag.startswith(prefix)
+                and tag.endswith('"')
+                and version.isascii()
+                and version.isdigit()
+                and str(int(version)) == version
+            ):
+                versions.add(int(version))
+        return frozenset(versions)
+
+    @contextmanager
+    def _found_first(self) -> Iterator[None]:
+        """A 400 found before the task is read still comes after the 404 and 412
+        that reading it and If-Match give (the order of get_object first)."""
+        try:
+            yield
+        except exceptions.ValidationError:
+            expected_version(self.request, self.get_object())
+            raise
 
     def _refuse_input(self) -> None:
         """Actions without input take no body or ``{}``; any key is unknown (400)."""
-        NoInputSerializer(data=self.request.data).is_valid(raise_exception=True)
+        with self._found_first():
+            NoInputSerializer(data=self.request.data).is_valid(raise_exception=True)
 
-    def _run(self, change: Callable[..., Task], **kwargs: Any) -> Response:
+    def _run(self, **kwargs: Any) -> Response:
+        """``task_update_one(**kwargs)`` of the task of the URL, at a version
+        If-Match allows; the task as written."""
         with _service_errors():
-            task = change(**kwargs)
+            task = services.task_update_one(
+                rows=self._target(), versions=self._if_match(), **kwargs
+            )
         return self._respond(task)
 
     @extend_schema(parameters=[IF_MATCH], responses={200: TaskSerializer})
@@ -174,10 +233,8 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
 
     @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        task = self.get_object()
-        expected = expected_version(request, task)
         with _service_errors():
-            services.task_delete(task=task, expected_version=expected)
+            services.task_delete_one(rows=self._target(), versions=self._if_match())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -189,10 +246,8 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     @idempotent()
     def complete(self, request: Request, pk: str | None = None) -> Response:
         """Mark the task completed. Completing a completed task changes nothing."""
-        task = self.get_object()
-        expected = expected_version(request, task)
         self._refuse_input()
-        return self._run(services.task_complete, task=task, expected_version=expected)
+        return self._run(changes={"status": TaskStatus.COMPLETED})
 
     @extend_schema(
         request=NoInputSerializer,
@@ -203,10 +258,11 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     @idempotent()
     def reopen(self, request: Request, pk: str | None = None) -> Response:
         """Move a completed task back to pending. Reopening an open task is harmless."""
-        task = self.get_object()
-        expected = expected_version(request, task)
         self._refuse_input()
-        return self._run(services.task_reopen, task=task, expected_version=expected)
+        return self._run(
+            changes={"status": TaskStatus.PENDING},
+            when={"status": TaskStatus.COMPLETED},
+        )
 
     @extend_schema(
         summary="Changes since a sync token (offline sync)",

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework import status
 
 from tests.factories import TaskFactory
-from todos.models import Task
+from todos.models import ChangeSequence, Label, Task, TaskList, TaskTombstone
 
 pytestmark = pytest.mark.django_db
 
@@ -290,6 +292,74 @@ def test_an_empty_patch_changes_nothing(auth_client, user):
     assert Task.objects.get(pk=task.pk).version == task.version
 
 
+@pytest.mark.parametrize(
+    ("if_match", "code"),
+    [
+        ('"{pk}.{version}"', status.HTTP_200_OK),
+        ('"nope", "{pk}.{version}"', status.HTTP_200_OK),
+        ("*", status.HTTP_200_OK),
+        ('"{pk}.0{version}"', status.HTTP_412_PRECONDITION_FAILED),
+        ('"{pk}.+{version}"', status.HTTP_412_PRECONDITION_FAILED),
+        ('W/"{pk}.{version}"', status.HTTP_412_PRECONDITION_FAILED),
+        ('"{other}.{version}"', status.HTTP_412_PRECONDITION_FAILED),
+        ('"{pk}.{version}1"', status.HTTP_412_PRECONDITION_FAILED),
+        ('"{pk}"', status.HTTP_412_PRECONDITION_FAILED),
+    ],
+)
+def test_if_match_names_the_task_exactly_as_its_etag_is_written(
+    auth_client, user, if_match, code
+):
+    task, other = TaskFactory.create_batch(2, owner=user)
+    header = if_match.format(pk=task.pk, version=task.version, other=other.pk)
+    response = auth_client.patch(detail(task.pk), {"title": "x"}, HTTP_IF_MATCH=header)
+    assert response.status_code == code
+
+
+def test_if_match_is_read_against_the_task_however_its_id_is_spelt(auth_client, user):
+    task = TaskFactory.create(owner=user)
+    url = f"/api/v1/tasks/{str(task.pk).upper()}/"
+    etag = f'"{task.pk}.{task.version}"'
+    response = auth_client.patch(url, {"title": "x"}, HTTP_IF_MATCH=etag)
+    assert response.status_code == status.HTTP_200_OK
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "payload"),
+    [
+        ("patch", "", {"title": ""}),
+        ("put", "", {"description": "no title"}),
+        ("post", "complete/", {"unknown": 1}),
+        ("post", "reopen/", {"unknown": 1}),
+    ],
+)
+def test_the_404_and_412_come_before_a_400_for_bad_input(
+    auth_client, user, other_user, method, suffix, payload
+):
+    send = getattr(auth_client, method)
+    foreign = TaskFactory.create(owner=other_user)
+    mine = TaskFactory.create(owner=user)
+    missing = send(detail(uuid.uuid4()) + suffix, payload)
+    theirs = send(detail(foreign.pk) + suffix, payload)
+    stale = send(detail(mine.pk) + suffix, payload, HTTP_IF_MATCH=f'"{mine.pk}.9"')
+    current = send(
+        detail(mine.pk) + suffix, payload, HTTP_IF_MATCH=f'"{mine.pk}.{mine.version}"'
+    )
+    assert [r.status_code for r in (missing, theirs, stale, current)] == [
+        status.HTTP_404_NOT_FOUND,
+        status.HTTP_404_NOT_FOUND,
+        status.HTTP_412_PRECONDITION_FAILED,
+        status.HTTP_400_BAD_REQUEST,
+    ]
+
+
+def test_a_write_answers_the_task_as_stored(auth_client, user):
+    task = TaskFactory.create(owner=user, title="t", description="d", priority=30)
+    response = auth_client.patch(detail(task.pk), {"status": "completed"})
+    stored = auth_client.get(detail(task.pk))
+    assert response.json() == stored.json()
+    assert response["ETag"] == stored["ETag"]
+
+
 # --- complete / reopen --------------------------------------------------------------
 
 
@@ -398,3 +468,171 @@ def test_an_unknown_parameter_on_a_detail_is_a_400_before_the_id_is_read(auth_cl
         response = auth_client.get(url, {"stauts": "pending"})
         assert response.status_code == status.HTTP_400_BAD_REQUEST
         assert [e["field"] for e in response.json()["errors"]] == ["stauts"]
+
+
+# --- statements per write (PostgreSQL) ------------------------------------------------
+
+
+def _sent(queries) -> list[str]:
+    """What a request sent the database, less the authentication's user lookup
+    (accounts.authentication's business, not the write's)."""
+    return [
+        query["sql"]
+        for query in queries.captured_queries
+        if "accounts_user" not in query["sql"] or "todos_" in query["sql"]
+    ]
+
+
+def _kinds(queries) -> list[str]:
+    """Each statement's first word: WITH for a one-statement write."""
+    return [sql.split()[0] for sql in _sent(queries)]
+
+
+@pytest.mark.postgres(reason="the one-statement writes are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+class TestStatementsPerWrite:
+    """As in production, outside a test transaction: an atomic() would be a real
+    BEGIN ... COMMIT (Django logs both among the queries, and SAVEPOINTs)."""
+
+    def _send(self, call, *args, **kwargs):
+        with CaptureQueriesContext(connection) as queries:
+            response = call(*args, **kwargs)
+        return response, _kinds(queries)
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"title": "Sample", "priority": "high", "due_at": "2031-01-31T17:00:00Z"},
+            {"title": "Done", "status": "completed"},
+        ],
+    )
+    def test_a_create_is_one_statement(self, auth_client, user, body):
+        response, sent = self._send(auth_client.post, LIST, body)
+
+        assert response.status_code == status.HTTP_201_CREATED
+        assert sent == ["WITH"]
+        task = Task.objects.get(pk=response.json()["id"])
+        assert response["ETag"] == f'"{task.pk}.{task.version}"'
+        assert task.change_seq == ChangeSequence.objects.get(owner=user).last_seq
+
+    def test_a_create_with_a_list_and_labels_checks_them_then_writes_once(
+        self, auth_client, user
+    ):
+        task_list = TaskList.objects.create(owner=user, name="L", position=1)
+        labels = [Label.objects.create(owner=user, name=n) for n in ("a", "b")]
+        body: dict[str, Any] = {"title": "T", "list": str(task_list.pk)}
+        body["labels"] = [str(label.pk) for label in labels]
+
+        response, sent = self._send(auth_client.post, LIST, body)
+
+        assert response.status_code == status.HTTP_201_CREATED
+        # The serializer's two ownership checks, then the write with its links.
+        assert sent == ["SELECT", "SELECT", "WITH"]
+        assert response.json()["labels"] == sorted(body["labels"])
+        task = Task.objects.get(pk=response.json()["id"])
+        assert sorted(str(i) for i in task.labels.values_list("pk", flat=True)) == (
+            sorted(body["labels"])
+        )
+
+    def test_a_create_with_an_idempotency_key_adds_only_the_keys_statements(
+        self, auth_client
+    ):
+        response, sent = self._send(
+            auth_client.post, LIST, {"title": "T"}, HTTP_IDEMPOTENCY_KEY="k-1"
+        )
+
+        assert response.status_code == status.HTTP_201_CREATED
+        # Lock the key, look for its record, run (a savepoint keeps a failed
+        # request's answer storable), store the answer: all in one transaction.
+        assert sent == [
+            "BEGIN",
+            "SELECT",
+            "SELECT",
+            "SAVEPOINT",
+            "WITH",
+            "RELEASE",
+            "INSERT",
+            "COMMIT",
+        ]
+
+    @pytest.mark.parametrize("if_match", [False, True])
+    def test_a_patch_is_one_statement(self, auth_client, user, if_match):
+        task = TaskFactory.create(owner=user)
+        headers = {"HTTP_IF_MATCH": f'"{task.pk}.{task.version}"'} if if_match else {}
+
+        response, sent = self._send(
+            auth_client.patch, detail(task.pk), {"title": "new"}, **headers
+        )
+
+        assert response.status_code == status.HTTP_200_OK
+        assert sent == ["WITH"]
+        fresh = Task.objects.get(pk=task.pk)
+        assert (fresh.title, fresh.version) == ("new", task.version + 1)
+        assert response["ETag"] == f'"{task.pk}.{fresh.version}"'
+
+    def test_a_put_that_keeps_the_list_and_labels_is_one_statement(
+        self, auth_client, user
+    ):
+        task = TaskFactory.create(owner=user)
+        response, sent = self._send(auth_client.put, detail(task.pk), {"title": "n"})
+        assert response.status_code == status.HTTP_200_OK
+        assert sent == ["WITH"]
+
+    @pytest.mark.parametrize(
+        ("headers", "code"),
+        [
+            ({}, status.HTTP_200_OK),  # nothing to change
+            ({"HTTP_IF_MATCH": '"{pk}.7"'}, status.HTTP_412_PRECONDITION_FAILED),
+        ],
+    )
+    def test_a_patch_that_writes_nothing_is_one_statement_and_claims_nothing(
+        self, auth_client, user, headers, code
+    ):
+        task = TaskFactory.create(owner=user, title="same")
+        before = ChangeSequence.objects.get(owner=user).last_seq
+        headers = {k: v.format(pk=task.pk) for k, v in headers.items()}
+
+        response, sent = self._send(
+            auth_client.patch, detail(task.pk), {"title": "same"}, **headers
+        )
+
+        assert response.status_code == code
+        assert sent == ["WITH"]
+        assert Task.objects.get(pk=task.pk).version == task.version
+        assert ChangeSequence.objects.get(owner=user).last_seq == before
+
+    @pytest.mark.parametrize("method", ["patch", "delete"])
+    def test_a_missing_task_is_one_statement(self, auth_client, method):
+        response, sent = self._send(
+            getattr(auth_client, method), detail(uuid.uuid4()), {"title": "x"}
+        )
+        assert response.status_code == status.HTTP_404_NOT_FOUND
+        assert sent == ["WITH"]
+
+    def test_complete_and_reopen_are_one_statement_each(self, auth_client, user):
+        task = TaskFactory.create(owner=user)
+        for action, state in [
+            ("complete", "completed"),
+            ("complete", "completed"),
+            ("reopen", "pending"),
+            ("reopen", "pending"),
+        ]:
+            url = reverse(f"todos:task-{action}", args=[task.pk])
+            response, sent = self._send(auth_client.post, url)
+            assert response.status_code == status.HTTP_200_OK
+            assert response.json()["status"] == state
+            assert sent == ["WITH"]
+        assert Task.objects.get(pk=task.pk).version == task.version + 2
+
+    @pytest.mark.parametrize("if_match", [False, True])
+    def test_a_delete_is_one_statement(self, auth_client, user, if_match):
+        task = TaskFactory.create(owner=user)
+        headers = {"HTTP_IF_MATCH": f'"{task.pk}.{task.version}"'} if if_match else {}
+
+        response, sent = self._send(auth_client.delete, detail(task.pk), **headers)
+
+        assert response.status_code == status.HTTP_204_NO_CONTENT
+        assert sent == ["WITH"]
+        assert not Task.objects.filter(pk=task.pk).exists()
+        tombstone = TaskTombstone.objects.get(task_id=task.pk)
+        assert tombstone.change_seq == ChangeSequence.objects.get(owner=user).last_seq
