@@ -45,9 +45,12 @@ def _scenarios() -> dict[str, Callable[[], Any]]:
         return client.get(f"/api/v1/tasks/{ids[state['n'] % len(ids)]}/")
 
     def patch() -> Any:
+        # A new title each time: the same one would be a PATCH that changes
+        # nothing, which writes nothing.
+        state["n"] += 1
         response = author.patch(
             f"/api/v1/tasks/{patched.pk}/",
-            '{"title": "Profiled edit"}',
+            f'{{"title": "Profiled edit {state["n"]}"}}',
             content_type="application/json",
             HTTP_IF_MATCH=state["etag"],
         )
