@@ -1,8 +1,16 @@
 """gunicorn settings for `make serve`; every knob comes from the environment.
 
 WEB_CONCURRENCY worker processes (default: 2 per core + 1), each with GUNICORN_THREADS
-threads (default 4; the gthread worker when above 1). Each thread holds at most one
-database connection, so workers x threads is the most connections one instance opens.
+threads (default 1: the sync worker; the gthread worker when above 1). Each thread
+holds at most one database connection, so workers x threads is the most connections
+one instance opens.
+
+Sync workers were measured fastest here (docs/performance.md): no thread switching
+and no contention for the GIL, and the worker count covers the database's round
+trips when it is close by. A worker waits out each round trip, so with a distant
+database (tens of milliseconds) raise WEB_CONCURRENCY or use threads. A sync worker
+reads a request and writes its answer itself: put a buffering proxy in front (every
+platform's router is one), as gunicorn advises.
 """
 
 import multiprocessing
@@ -10,7 +18,7 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = os.environ.get(
     "GUNICORN_WORKER_CLASS", "gthread" if threads > 1 else "sync"
 )
