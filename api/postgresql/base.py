@@ -25,13 +25,30 @@ import select
 from typing import Any
 
 from django.conf import settings
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
 from psycopg import adapt, pq
 from psycopg.types.datetime import TimestamptzLoader
+
+# What one statement can carry: the protocol counts parameters in 16 bits, and
+# psycopg refuses a statement with more.
+MAX_PARAMETERS = 65535
+
+
+class DatabaseOperations(operations.DatabaseOperations):
+    def bulk_batch_size(self, fields: Any, objs: Any) -> int:
+        """Batches that fit in one statement's parameters.
+
+        Django batches deletes, cascades and ``bulk_create`` by this; PostgreSQL's
+        backend does not limit it, so deleting an account with more than 65,535
+        tasks failed (the cascade's ``IN`` list) instead of taking two statements.
+        """
+        per_object = max(len(fields), 1)
+        return max(min(len(objs), MAX_PARAMETERS // per_object), 1)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     health_check_done: bool  # Django's, set per request; django-stubs lacks it
+    ops_class = DatabaseOperations
 
     def _compiled_timestamptz(self) -> bool:
         return bool(settings.USE_TZ) and self.timezone is datetime.UTC

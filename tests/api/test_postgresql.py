@@ -144,3 +144,31 @@ def _direct_params() -> dict:
     params.pop("cursor_factory", None)
     params.pop("prepare_threshold", None)
     return params
+
+
+# --- Batches within one statement's 65,535 parameters ------------------------------
+
+
+@pytest.mark.scale
+def test_an_account_with_more_tasks_than_a_statement_has_parameters_can_be_deleted():
+    """The cascade's IN list is batched: more than 65,535 tasks used to fail."""
+    from accounts import services
+    from api.postgresql.base import MAX_PARAMETERS
+    from tests.factories import UserFactory
+
+    user = UserFactory.create()
+    tasks = [Task(owner=user, title=f"t{n}") for n in range(MAX_PARAMETERS + 10)]
+    Task.objects.bulk_create(tasks, batch_size=5000)
+    assert Task.objects.filter(owner=user).count() == MAX_PARAMETERS + 10
+
+    services.user_delete(user=user)
+
+    assert not Task.objects.filter(owner_id=user.pk).exists()
+
+
+def test_batches_fit_in_one_statement():
+    ops = connection.ops
+    assert ops.bulk_batch_size(["a"] * 10, list(range(100_000))) == 6553
+    assert ops.bulk_batch_size(["a"], list(range(100_000))) == 65535
+    assert ops.bulk_batch_size([], list(range(3))) == 3
+    assert ops.bulk_batch_size(["a"] * 70_000, [1, 2]) == 1
