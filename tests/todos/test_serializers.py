@@ -197,3 +197,17 @@ def test_the_details_bytes_and_etag_are_the_serializers_and_the_models(
             expected = renderers.JSONRenderer().render(TaskSerializer(task).data)
             assert response.content == expected
             assert response["ETag"] == etag_for(task)
+
+
+def test_the_fields_built_once_are_modelserializers_and_each_instance_has_its_own():
+    from rest_framework import serializers as drf
+
+    first, second = TaskSerializer(), TaskSerializer()
+    assert list(first.fields) == list(second.fields)
+    for name, field in first.fields.items():
+        assert field is not second.fields[name]
+        assert field.parent is first
+    built = drf.ModelSerializer.get_fields(TaskSerializer())
+    assert {name: repr(field) for name, field in built.items()} == {
+        name: repr(field) for name, field in TaskSerializer().get_fields().items()
+    }
