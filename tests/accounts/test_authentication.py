@@ -18,7 +18,6 @@ from typing import Any
 import jwt
 import pytest
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import RequestFactory
@@ -36,6 +35,7 @@ from accounts import services
 from accounts.authentication import JWTAuthentication
 from accounts.models import User
 from tests.factories import TaskFactory, UserFactory
+from tests.support import revocations
 from tests.support.problems import assert_problem
 from todos.models import Task
 
@@ -43,7 +43,6 @@ pytestmark = pytest.mark.django_db
 
 TASKS = reverse("todos:task-list")
 ME = reverse("accounts:me")
-NEW_PASSWORD = "An0ther-long-passphrase"
 
 
 class Reference(simplejwt_authentication.JWTAuthentication):
@@ -163,46 +162,15 @@ TOKENS: list[Any] = [
 ]
 
 
-def _deactivate(user: User) -> None:
-    user.is_active = False
-    user.save(update_fields=["is_active"])
-
-
-def _deactivate_by_update(user: User) -> None:
-    User.objects.filter(pk=user.pk).update(is_active=False)
-
-
-def _delete(user: User) -> None:
-    user.delete()
-
-
-def _change_password(user: User) -> None:
-    services.user_change_password(user=user, new_password=NEW_PASSWORD)
-
-
-def _change_password_by_update(user: User) -> None:
-    User.objects.filter(pk=user.pk).update(password=make_password(NEW_PASSWORD))
-
-
 def _touch_last_login(user: User) -> None:
     """Not a revocation: a column the check does not read changes."""
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
 
 
-# What happens to the account between the token's issue and the request.
-CHANGES = [
-    pytest.param(_deactivate, "user-inactive", id="deactivated"),
-    pytest.param(_deactivate_by_update, "user-inactive", id="deactivated-by-update"),
-    pytest.param(_delete, "user-not-found", id="deleted"),
-    pytest.param(_change_password, "password-changed", id="password-service"),
-    pytest.param(
-        _change_password_by_update, "password-changed", id="password-by-update"
-    ),
-]
 STATES = [
     pytest.param(None, id="unchanged"),
     pytest.param(_touch_last_login, id="last-login-set"),
-    *[pytest.param(p.values[0], id=p.id) for p in CHANGES],
+    *[pytest.param(p.values[0], id=p.id) for p in revocations.CHANGES],
 ]
 
 
@@ -380,7 +348,7 @@ def _send(client: APIClient, call: Call, task: Task) -> Any:
 
 
 @pytest.mark.parametrize("call", CALLS)
-@pytest.mark.parametrize(("change", "code"), CHANGES)
+@pytest.mark.parametrize(("change", "code"), revocations.CHANGES)
 def test_a_token_is_refused_on_the_next_request_after_the_account_changed(
     call: Call, change: Callable[[User], None], code: str
 ) -> None:
@@ -418,7 +386,7 @@ def test_the_same_request_with_the_account_unchanged_succeeds(call: Call) -> Non
 
 def test_a_new_token_after_a_password_change_works(user: User) -> None:
     old = _access(user)
-    services.user_change_password(user=user, new_password=NEW_PASSWORD)
+    services.user_change_password(user=user, new_password=revocations.NEW_PASSWORD)
     user.refresh_from_db()
 
     new = APIClient()
@@ -434,7 +402,7 @@ def test_a_reactivated_user_is_served_again(user: User) -> None:
     """Nothing remembers a refusal either: the row is read on every request."""
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {_access(user)}")
-    _deactivate(user)
+    revocations.deactivate(user)
     assert_problem(client.get(TASKS), status.HTTP_401_UNAUTHORIZED, "user-inactive")
 
     User.objects.filter(pk=user.pk).update(is_active=True)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -25,11 +24,11 @@ from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from accounts import services
 from accounts.authentication import JWTAuthentication, PendingUser
 from accounts.models import User
 from api.scoping import OwnerScopedViewSet
 from tests.factories import TaskFactory, UserFactory
+from tests.support import revocations
 from tests.support.problems import assert_problem
 from todos.models import Task
 from todos.views import TaskViewSet
@@ -37,7 +36,6 @@ from todos.views import TaskViewSet
 pytestmark = pytest.mark.django_db
 
 TASKS = reverse("todos:task-list")
-NEW_PASSWORD = "An0ther-long-passphrase"
 POSTGRESQL = connection.vendor == "postgresql"
 
 
@@ -56,38 +54,6 @@ def _detail(pk: Any) -> str:
 
 
 # --- what happens to the account between the token's issue and the request ---------
-
-
-def _deactivate(user: User) -> None:
-    user.is_active = False
-    user.save(update_fields=["is_active"])
-
-
-def _deactivate_by_update(user: User) -> None:
-    User.objects.filter(pk=user.pk).update(is_active=False)
-
-
-def _delete(user: User) -> None:
-    user.delete()
-
-
-def _change_password(user: User) -> None:
-    services.user_change_password(user=user, new_password=NEW_PASSWORD)
-
-
-def _change_password_by_update(user: User) -> None:
-    User.objects.filter(pk=user.pk).update(password=make_password(NEW_PASSWORD))
-
-
-CHANGES = [
-    pytest.param(_deactivate, "user-inactive", id="deactivated"),
-    pytest.param(_deactivate_by_update, "user-inactive", id="deactivated-by-update"),
-    pytest.param(_delete, "user-not-found", id="deleted"),
-    pytest.param(_change_password, "password-changed", id="password-service"),
-    pytest.param(
-        _change_password_by_update, "password-changed", id="password-by-update"
-    ),
-]
 
 
 # --- the reads: (url from the world, rows the answer holds) ---------------------------
@@ -155,7 +121,7 @@ READS = [
 
 
 @pytest.mark.parametrize("read", READS)
-@pytest.mark.parametrize(("change", "code"), CHANGES)
+@pytest.mark.parametrize(("change", "code"), revocations.CHANGES)
 def test_a_read_is_refused_after_the_account_changed(
     read: Read, change: Callable[[User], None], code: str
 ) -> None:
@@ -218,7 +184,7 @@ def test_a_not_modified_detail_is_one_statement_and_refused_after_a_change() -> 
     assert response.status_code == status.HTTP_304_NOT_MODIFIED
     assert len(queries.captured_queries) == (1 if POSTGRESQL else 2)
 
-    _deactivate(world.user)
+    revocations.deactivate(world.user)
     response = world.client.get(url, HTTP_IF_NONE_MATCH=etag)
     assert_problem(response, status.HTTP_401_UNAUTHORIZED, "user-inactive")
 
@@ -226,7 +192,7 @@ def test_a_not_modified_detail_is_one_statement_and_refused_after_a_change() -> 
 def test_a_reactivated_user_is_served_again_by_the_folded_read() -> None:
     """Nothing remembers a refusal: the check runs with every read."""
     world = _world()
-    _deactivate(world.user)
+    revocations.deactivate(world.user)
     assert_problem(world.client.get(TASKS), status.HTTP_401_UNAUTHORIZED)
 
     User.objects.filter(pk=world.user.pk).update(is_active=True)
@@ -277,7 +243,7 @@ def test_a_pending_user_is_the_tokens_user_and_verifies_before_anything_else(
     with django_assert_num_queries(1):
         assert pending.email == user.email
         assert pending.settled
-    _deactivate(user)
+    revocations.deactivate(user)
     stale = _authenticate(_view("list"), token)
     with pytest.raises(exceptions.AuthenticationFailed) as refused:
         stale.email  # noqa: B018 (the access is the test)
@@ -333,7 +299,7 @@ def _call(action: str, token: str) -> Any:
 @pytest.mark.parametrize(
     ("action", "ok"), [("list", 200), ("retrieve", 400)], ids=["200", "400"]
 )
-@pytest.mark.parametrize(("change", "code"), CHANGES)
+@pytest.mark.parametrize(("change", "code"), revocations.CHANGES)
 def test_an_answer_without_a_read_checks_the_user_first(
     action: str, ok: int, change: Callable[[User], None], code: str
 ) -> None:
@@ -387,7 +353,7 @@ def test_the_owner_of_a_folding_view_is_a_checked_user(user: User) -> None:
     assert view.owner.pk == user.pk
     assert list(view.get_queryset()) == []
 
-    _deactivate(user)
+    revocations.deactivate(user)
     view.request.user = _authenticate(view, token)
     with pytest.raises(exceptions.AuthenticationFailed):
         view.owner  # noqa: B018 (the access is the test)
