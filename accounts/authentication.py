@@ -30,6 +30,7 @@ from rest_framework_simplejwt.tokens import AccessToken, Token
 from rest_framework_simplejwt.utils import aware_utcnow, get_md5_hash_password
 
 from accounts.models import User
+from api.principals import PendingPrincipal
 
 # simplejwt writes it into every token of ours; Better Auth's tokens never carry it.
 TOKEN_TYPE_CLAIM = "token_type"  # noqa: S105 (a claim name, not a secret)
@@ -153,7 +154,7 @@ class JWTAuthentication(authentication.JWTAuthentication):
         return user
 
 
-class PendingUser:
+class PendingUser(PendingPrincipal):
     """The token's user before the database has vouched for them, on a fold.
 
     ``get_user`` reads the user's row in a statement of its own. A view that reads

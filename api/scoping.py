@@ -16,8 +16,8 @@ door through which rows reach a view:
   ``get_object()`` read that way;
 - for the actions in ``fold_user_check`` (on PostgreSQL), those reads also carry
   the per-request user check, so the user's row is not read in a statement of its
-  own (``accounts.authentication.PendingUser``); ``finalize_response()`` checks the
-  user on its own before any answer the reads did not vouch for.
+  own (an ``api.principals.PendingPrincipal``); ``finalize_response()`` checks
+  the user on its own before any answer the reads did not vouch for.
 
 A subclass that defines one of those members is a ``TypeError`` when the class is
 created. It narrows the rows with ``scope_queryset()``.
@@ -50,8 +50,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from accounts.authentication import PendingUser
 from api.permissions import IsOwner
+from api.principals import PendingPrincipal
 
 OWNER_PERMISSIONS: tuple[type[BasePermission], ...] = (IsAuthenticated, IsOwner)
 
@@ -156,7 +156,7 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         now, on its own. ``owner_rows()`` alone takes it pending.
         """
         user = self._requester()
-        return user.verify() if isinstance(user, PendingUser) else user
+        return user.verify() if isinstance(user, PendingPrincipal) else user
 
     def _requester(self) -> Any:
         user = self.request.user
@@ -201,7 +201,7 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         """The requester's rows after the view's filter backends (which run now),
         to read as tuples through SQL compiled once per shape (``OwnerRows``)."""
         owner = self._requester()
-        folded = isinstance(owner, PendingUser) and not owner.settled
+        folded = isinstance(owner, PendingPrincipal) and not owner.settled
         scoped = _SCOPED.get((type(self), folded))
         if scoped is None:
             target = _field(self.model, self.owner_field).target_field
@@ -220,7 +220,7 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         read on its own then, and a refused user gets the 401 they get today.
         """
         user = request.__dict__.get("_user")
-        if isinstance(user, PendingUser) and not user.settled:
+        if isinstance(user, PendingPrincipal) and not user.settled:
             try:
                 user.verify()
             except Exception as exc:
