@@ -612,16 +612,20 @@ class TaskIsolationMachine(RuleBasedStateMachine):
             if g.alive == alive and (g.owner == actor or not alive)
         ]
 
-    def _draw_group(self, data: st.DataObject, kind: str, actor: int) -> Target:
-        """An id for a list's or label's route: own, foreign, deleted, random, junk."""
-        pick = data.draw(st.sampled_from(TARGET_KINDS), label=f"{kind} target")
-        pools = {
+    def _pools(self, kind: str, actor: int) -> dict[str, list[str]]:
+        """The lists' or labels' ids by how they stand to ``actor``."""
+        return {
             "own": self._groups(kind, actor=actor),
             "foreign": [
                 g.id for g in self.groups[kind].values() if g.alive and g.owner != actor
             ],
             "deleted": self._groups(kind, actor=actor, alive=False),
         }
+
+    def _draw_group(self, data: st.DataObject, kind: str, actor: int) -> Target:
+        """An id for a list's or label's route: own, foreign, deleted, random, junk."""
+        pick = data.draw(st.sampled_from(TARGET_KINDS), label=f"{kind} target")
+        pools = self._pools(kind, actor)
         if pools.get(pick):
             group_id = data.draw(st.sampled_from(pools[pick]), label=pick)
             return Target(group_id, group_id, pick)
@@ -639,13 +643,7 @@ class TaskIsolationMachine(RuleBasedStateMachine):
         """An id to put in a task's ``list`` or ``labels``, and whether it is valid."""
         kinds = REF_KINDS if nullable else [k for k in REF_KINDS if k != "none"]
         pick = data.draw(st.sampled_from(kinds), label=f"{kind} reference")
-        pools = {
-            "own": self._groups(kind, actor=actor),
-            "foreign": [
-                g.id for g in self.groups[kind].values() if g.alive and g.owner != actor
-            ],
-            "deleted": self._groups(kind, actor=actor, alive=False),
-        }
+        pools = self._pools(kind, actor)
         if pick == "none":
             return None, True
         if pools.get(pick):
