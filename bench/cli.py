@@ -112,12 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     from bench import scenarios, seeding
 
     started = datetime.now(UTC)
-    seeding.prepare_database(env, args.sizes)
     database = connection.settings_dict["NAME"]
+    admin_dsn, floor_dsn, floor_db = _floor_dsns(url, database)
+    seeding.ensure_database(admin_dsn, database)
+    seeding.prepare_database(env, args.sizes)
     fixtures = seeding.build_fixtures(args, args.rounds)
     floor_fixtures = None
     floor_secret = secrets.token_urlsafe(32)
-    admin_dsn, floor_dsn, floor_db = _floor_dsns(url, database)
     if not args.no_floor:
         seeding.prepare_floor(admin_dsn, floor_dsn, floor_db)
         floor_fixtures = seeding.floor_fixtures(floor_dsn, floor_secret)

@@ -87,18 +87,24 @@ SEEDED_TABLES = (
 )
 
 
-def prepare_floor(admin_dsn: str, dsn: str, database: str) -> None:
-    """The floor's database and table (``schema.sql``), made once and then reused."""
+def ensure_database(admin_dsn: str, database: str) -> None:
+    """Create ``database`` on the server unless it is there (a fresh machine)."""
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         exists = admin.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [database]
         ).fetchone()
         if not exists:
+            print(f"Creating the database {database}", flush=True)
             admin.execute(
                 psycopg.sql.SQL("CREATE DATABASE {}").format(
                     psycopg.sql.Identifier(database)
                 )
             )
+
+
+def prepare_floor(admin_dsn: str, dsn: str, database: str) -> None:
+    """The floor's database and table (``schema.sql``), made once and then reused."""
+    ensure_database(admin_dsn, database)
     with psycopg.connect(dsn, autocommit=True) as floor:
         table = floor.execute("SELECT to_regclass('floor_task')").fetchone()
         count = 0
