@@ -1,8 +1,10 @@
 """Bearer-token authentication for the API: simplejwt's access tokens, checked cheaply.
 
 Every request pays for this, so it does simplejwt's work without its machinery:
-PyJWT directly, with the key, algorithm and options worked out once, and the user
-read with one SELECT whose SQL the ORM compiled once, not a queryset per request. What
+PyJWT directly, with the key, algorithm and options worked out once, a token's
+signature and claims verified once per process (its expiry on every use), and the
+user read with one SELECT whose SQL the ORM compiled once, not a queryset per
+request. What
 it accepts and refuses, and with which ``code``, is what simplejwt 5.5.1's
 ``JWTAuthentication`` with ``AccessToken`` does, under the same ``SIMPLE_JWT``
 settings; tests/accounts/test_authentication.py holds it to that.
@@ -10,8 +12,9 @@ settings; tests/accounts/test_authentication.py holds it to that.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -39,7 +42,8 @@ TOKEN_TYPE_CLAIM = "token_type"  # noqa: S105 (a claim name, not a secret)
 class JWTAuthentication(authentication.JWTAuthentication):
     """simplejwt's JWT authentication, as strict and cheaper per request.
 
-    Per request: one PyJWT decode and one SELECT of the user's row, so a
+    Per request: the token's expiry (its signature and other claims when this
+    process first sees it) and one SELECT of the user's row, so a
     deactivated or deleted user, or a token issued before a password change, is
     refused on the very next request. ``request.user`` is a complete ``User``
     (every column loaded); ``request.auth`` the ``AccessToken``.
@@ -65,7 +69,7 @@ class JWTAuthentication(authentication.JWTAuthentication):
         raw = self.get_raw_token(header)
         if raw is None:
             return None
-        if settings.BETTER_AUTH_ENABLED and _not_ours(raw):
+        if settings.BETTER_AUTH_ENABLED and not _rules().knows(raw) and _not_ours(raw):
             return None
         token = self.get_validated_token(raw)
         pending = self._pending(request, token)
@@ -99,9 +103,17 @@ class JWTAuthentication(authentication.JWTAuthentication):
         return PendingUser(pk, digest, token, self)
 
     def get_validated_token(self, raw_token: bytes) -> Token:
-        """The access token's claims, verified as ``AccessToken(raw_token)`` would."""
+        """The access token's claims, verified as ``AccessToken(raw_token)`` would.
+
+        A token this process verified before is not verified again: its signature
+        and claims are the same bytes under the same key, so only its expiry can
+        have changed, and that is checked on every use (``_Rules.recall``).
+        """
         rules = _rules()
         current_time = aware_utcnow()
+        payload = rules.recall(raw_token)
+        if payload is not None:
+            return _VerifiedAccessToken(raw_token, payload, current_time)
         try:
             payload = rules.decoder.decode(
                 raw_token,
@@ -118,7 +130,8 @@ class JWTAuthentication(authentication.JWTAuthentication):
         problem = rules.claims_problem(payload)
         if problem is not None:
             raise _not_valid(problem)
-        return _VerifiedAccessToken(raw_token, payload, current_time)
+        rules.remember(raw_token, payload)
+        return _VerifiedAccessToken(raw_token, dict(payload), current_time)
 
     # simplejwt annotates get_user with a TypeVar bound to nothing in its arguments.
     def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
@@ -268,9 +281,23 @@ def _not_ours(raw: bytes) -> bool:
 # --- the token rules, worked out once from SIMPLE_JWT --------------------------------
 
 
+# Tokens each process remembers having verified. A client sends the same access
+# token with every request until it expires, so a few thousand cover the clients
+# one worker serves; past that the memo starts again (memory stays flat).
+VERIFIED_TOKENS_KEPT = 4096
+
+
+def _now() -> float:
+    return time.time()
+
+
 @dataclass(frozen=True, slots=True)
 class _Rules:
-    """What simplejwt checks of an access token, and with which key."""
+    """What simplejwt checks of an access token, and with which key.
+
+    With the tokens it has verified (``verified``): built again, and so emptied,
+    whenever ``SIMPLE_JWT`` changes.
+    """
 
     decoder: jwt.PyJWT
     key: Any
@@ -283,6 +310,32 @@ class _Rules:
     user_id_claim: str
     check_user_is_active: bool
     revoke_token_claim: str | None
+    verified: dict[bytes, dict[str, Any]] = field(default_factory=dict)
+
+    def knows(self, raw: bytes) -> bool:
+        """This process verified ``raw`` under these rules (it may have expired)."""
+        return raw in self.verified
+
+    def recall(self, raw: bytes) -> dict[str, Any] | None:
+        """The claims of ``raw`` if verified before, as a copy; None if not.
+
+        Raises the expired-token 401 once it has expired: the one claim whose
+        verdict changes with time only one way (``nbf`` and ``iat`` passed at the
+        first check and stay passed), checked as PyJWT does, with the leeway.
+        """
+        payload = self.verified.get(raw)
+        if payload is None:
+            return None
+        if int(payload["exp"]) <= _now() - self.leeway:
+            self.verified.pop(raw, None)
+            raise _not_valid(_("Token is expired"))
+        return dict(payload)
+
+    def remember(self, raw: bytes, payload: dict[str, Any]) -> None:
+        """Keep ``raw``'s claims, which passed every check of an access token."""
+        if len(self.verified) >= VERIFIED_TOKENS_KEPT:
+            self.verified.clear()
+        self.verified[raw] = payload
 
     def claims_problem(self, payload: dict[str, Any]) -> Any:
         """Why ``Token.verify`` would refuse these decoded claims; None if it would not.

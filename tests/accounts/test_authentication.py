@@ -31,7 +31,7 @@ from rest_framework_simplejwt import authentication as simplejwt_authentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token
 
-from accounts import services
+from accounts import authentication, services
 from accounts.authentication import JWTAuthentication
 from accounts.models import User
 from tests.factories import TaskFactory, UserFactory
@@ -189,6 +189,23 @@ def test_every_token_gets_simplejwts_verdict_in_every_account_state(
     assert ours == _verdict(Reference(), token)
 
 
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("make", TOKENS)
+def test_a_token_seen_before_gets_simplejwts_verdict_in_every_account_state(
+    make: Callable[[Minted], str], state: Callable[[User], None] | None
+) -> None:
+    """The same, for a token this process verified already (from its memo)."""
+    user = UserFactory.create()
+    token = make(Minted(user))
+    _verdict(JWTAuthentication(), token)  # seen once, with the account unchanged
+    if state is not None:
+        state(user)
+
+    ours = _verdict(JWTAuthentication(), token)
+
+    assert ours == _verdict(Reference(), token)
+
+
 def test_the_verdict_table_both_accepts_and_refuses() -> None:
     """The control for the table: a good token passes, and each refusal is a 401."""
     user = UserFactory.create()
@@ -226,6 +243,95 @@ def test_the_rules_are_worked_out_again_when_simple_jwt_changes(
 
     settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "CHECK_REVOKE_TOKEN": True}
     assert _verdict(JWTAuthentication(), stale)[0] == "refused"
+
+
+# --- a token is verified once per process ------------------------------------------
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every PyJWT decode with a key (a verification), as it happens."""
+    calls: list[Any] = []
+    decode = jwt.PyJWT.decode
+
+    def counted(self: jwt.PyJWT, jwt_: Any, key: Any = "", *a: Any, **kw: Any) -> Any:
+        calls.append(jwt_)
+        return decode(self, jwt_, key, *a, **kw)
+
+    monkeypatch.setattr(jwt.PyJWT, "decode", counted)
+    return calls
+
+
+def test_a_token_is_verified_once_then_recalled(decodes: list[Any]) -> None:
+    user = UserFactory.create()
+    token = Minted(user).signed()
+
+    first = _verdict(JWTAuthentication(), token)
+    again = _verdict(JWTAuthentication(), token)
+
+    assert first == again
+    assert first[0] == "accepted"
+    assert len(decodes) == 1
+
+
+def test_a_refused_token_is_verified_again_every_time(decodes: list[Any]) -> None:
+    minted = Minted(UserFactory.create())
+    for token in [_flip_last(minted.signed()), minted.signed(exp=_now() - 1)]:
+        for _ in range(2):
+            assert _verdict(JWTAuthentication(), token)[0] == "refused"
+    assert len(decodes) == 4
+
+
+def test_a_remembered_token_is_refused_once_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Expiry is checked on every use, with SIMPLE_JWT's leeway, as PyJWT does."""
+    minted = Minted(UserFactory.create())
+    expires = _now() + 60
+    token = minted.signed(exp=expires)
+    assert _verdict(JWTAuthentication(), token)[0] == "accepted"
+    leeway = authentication._rules().leeway
+
+    monkeypatch.setattr(authentication, "_now", lambda: expires + leeway - 0.5)
+    assert _verdict(JWTAuthentication(), token)[0] == "accepted"
+
+    monkeypatch.setattr(authentication, "_now", lambda: expires + leeway)
+    refused = _verdict(JWTAuthentication(), token)
+    assert refused[:3] == ("refused", InvalidToken, status.HTTP_401_UNAUTHORIZED)
+    assert refused[3]["messages"][0]["message"] == "Token is expired"
+    assert not authentication._rules().knows(token.encode())
+
+
+def test_the_claims_handed_out_are_a_copy(decodes: list[Any]) -> None:
+    token = Minted(UserFactory.create()).signed()
+    verified = JWTAuthentication().get_validated_token(token.encode())
+    recalled = JWTAuthentication().get_validated_token(token.encode())
+    for validated in (verified, recalled):
+        validated.payload["user_id"] = str(uuid.uuid4())
+
+        again = JWTAuthentication().get_validated_token(token.encode())
+
+        assert again.payload["user_id"] != validated.payload["user_id"]
+    assert len(decodes) == 1
+
+
+def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(authentication, "VERIFIED_TOKENS_KEPT", 3)
+    minted = Minted(UserFactory.create())
+    for n in range(7):
+        token = minted.signed(jti=f"token-{n}")
+        assert _verdict(JWTAuthentication(), token)[0] == "accepted"
+        assert len(authentication._rules().verified) <= 3
+
+
+def test_the_memo_is_emptied_when_simple_jwt_changes(settings: Any) -> None:
+    token = Minted(UserFactory.create()).signed()
+    assert _verdict(JWTAuthentication(), token)[0] == "accepted"
+    assert authentication._rules().knows(token.encode())
+
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "LEEWAY": 1}
+
+    assert not authentication._rules().knows(token.encode())
 
 
 # --- the accepted path: a whole user, in one statement ------------------------------
