@@ -161,9 +161,24 @@ def test_redis_replies_are_parsed_by_hiredis(on_redis):
     from accounts.throttling import _sliding_window
 
     assert HIREDIS_AVAILABLE
-    client = _sliding_window(REDIS_URL).registered_client
+    client = _sliding_window(REDIS_URL).client
     connection = client.connection_pool.get_connection()
     try:
         assert type(connection._parser).__name__ == "_HiredisParser"
     finally:
         client.connection_pool.release(connection)
+
+
+def test_the_script_is_loaded_again_when_redis_forgot_it(on_redis, rate):
+    """After a restart or a SCRIPT FLUSH the server answers NOSCRIPT: the throttle
+    loads the script and counts on, in the same window."""
+    rate("2/min")
+    user = UserFactory()
+    assert UserRateThrottle().allow_request(_request(user), None)
+
+    redis.Redis.from_url(REDIS_URL).script_flush()
+
+    assert UserRateThrottle().allow_request(_request(user), None)
+    refused = UserRateThrottle()
+    assert not refused.allow_request(_request(user), None)
+    assert refused.wait() is not None
