@@ -62,6 +62,29 @@ class LabelIdsField(serializers.ListField):
         return services.task_labels(data)
 
 
+def _holds_fields(field: serializers.Field[Any, Any, Any, Any]) -> bool:
+    """Whether ``field`` holds other fields (a ListField's child, say), bound to it.
+
+    A field that holds none is ready to bind after a shallow copy: binding sets
+    its name and parent on the copy, and what the copies share (validators,
+    messages, choices) nothing changes after construction. One that holds others
+    needs them copied too, and bound to the copy: ``copy.deepcopy``, as DRF does.
+    """
+    return any(
+        isinstance(value, serializers.Field | Mapping | Sequence)
+        and not isinstance(value, str)
+        and _mentions_field(value)
+        for value in vars(field).values()
+    )
+
+
+def _mentions_field(value: Any) -> bool:
+    if isinstance(value, serializers.Field):
+        return True
+    items = value.values() if isinstance(value, Mapping) else value
+    return any(isinstance(item, serializers.Field) for item in items)
+
+
 def _requester(serializer: serializers.Serializer[Any]) -> Any:
     request = serializer.context.get("request")
     if request is None:  # pragma: no cover - the views always pass it
@@ -100,9 +123,15 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
         """
         built = type(self).__dict__.get("_built_fields")
         if built is None:
-            built = super().get_fields()
+            built = {
+                name: (field, _holds_fields(field))
+                for name, field in super().get_fields().items()
+            }
             type(self)._built_fields = built  # type: ignore[attr-defined]
-        return copy.deepcopy(built)
+        return {
+            name: copy.deepcopy(field) if deep else copy.copy(field)
+            for name, (field, deep) in built.items()
+        }
 
     def validate_list(self, value: Any) -> Any:
         """One of the requester's lists; another's is as unknown as a missing one."""

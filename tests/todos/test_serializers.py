@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import uuid
 import zoneinfo
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -211,3 +213,56 @@ def test_the_fields_built_once_are_modelserializers_and_each_instance_has_its_ow
     assert {name: repr(field) for name, field in built.items()} == {
         name: repr(field) for name, field in TaskSerializer().get_fields().items()
     }
+    labels, others = first.fields["labels"], second.fields["labels"]
+    assert isinstance(labels, serializers.ListField)
+    assert isinstance(others, serializers.ListField)
+    assert labels.child is not others.child
+    assert labels.child.parent is labels
+
+
+class _DeepCopied(TaskSerializer):
+    """DRF's way: every field deep-copied from ModelSerializer's for each instance."""
+
+    def get_fields(self) -> dict[str, Any]:
+        from rest_framework import serializers as drf
+
+        return copy.deepcopy(drf.ModelSerializer.get_fields(self))
+
+
+INPUTS = [
+    {"title": "ok"},
+    {"title": "x" * 201},
+    {"title": ""},
+    {"title": None},
+    {"title": "t", "status": "nope"},
+    {"title": "t", "status": "completed", "priority": "urgent"},
+    {"title": "t", "priority": 3},
+    {"title": "t", "due_at": "2031-01-31T17:00:00Z"},
+    {"title": "t", "due_at": "yesterday"},
+    {"title": "t", "due_at": None},
+    {"title": "t", "description": "d" * 5001},
+    {"title": "t", "labels": ["not-a-uuid"]},
+    {"title": "t", "labels": [str(uuid.uuid4())] * 101},
+    {"title": "t", "labels": "a"},
+    {"title": "t", "list": "not-a-uuid"},
+    {"title": "t", "id": str(uuid.uuid4()), "created_at": "2020-01-01T00:00:00Z"},
+    {"title": "t", "owner": "someone"},
+]
+
+
+def _outcome(serializer_class: type[TaskSerializer], data: Any, user: Any) -> Any:
+    request = type("Request", (), {"user": user})()
+    serializer = serializer_class(data=data, context={"request": request})
+    if serializer.is_valid():
+        return ("valid", dict(serializer.validated_data))
+    return ("invalid", json.loads(json.dumps(serializer.errors)))
+
+
+def test_shallow_copied_fields_validate_as_deep_copied_ones(user: Any) -> None:
+    """The copies share their validators and messages: interleaved instances,
+    valid and invalid, still give DRF's verdicts, each its own."""
+    ours = [_outcome(TaskSerializer, data, user) for data in INPUTS * 2]
+    drfs = [_outcome(_DeepCopied, data, user) for data in INPUTS * 2]
+
+    assert ours == drfs
+    assert {verdict for verdict, _ in ours} == {"valid", "invalid"}
