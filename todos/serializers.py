@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import datetime
 from collections.abc import Mapping, Sequence
@@ -132,6 +133,16 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
             name: copy.deepcopy(field) if deep else copy.copy(field)
             for name, (field, deep) in built.items()
         }
+
+    def get_validators(self) -> builtins.list[Any]:
+        """ModelSerializer's validators (the model's unique constraints that the
+        fields cover), worked out once per class, like the fields; a new list for
+        each instance."""
+        built = type(self).__dict__.get("_built_validators")
+        if built is None:
+            built = tuple(super().get_validators())
+            type(self)._built_validators = built  # type: ignore[attr-defined]
+        return builtins.list(built)
 
     def validate_list(self, value: Any) -> Any:
         """One of the requester's lists; another's is as unknown as a missing one."""

@@ -266,3 +266,14 @@ def test_shallow_copied_fields_validate_as_deep_copied_ones(user: Any) -> None:
 
     assert ours == drfs
     assert {verdict for verdict, _ in ours} == {"valid", "invalid"}
+
+
+def test_the_validators_worked_out_once_are_modelserializers() -> None:
+    from rest_framework import serializers as drf
+
+    first, second = TaskSerializer(), TaskSerializer()
+
+    assert first.get_validators() is not second.get_validators()
+    assert repr(first.get_validators()) == repr(
+        drf.ModelSerializer.get_validators(TaskSerializer())
+    )
