@@ -13,7 +13,8 @@ door through which rows reach a view:
 - ``perform_create()`` sets the owner itself; the owner is never input;
 - ``owner_rows()`` gives the same owner's rows to read as tuples, through SQL
   compiled once per shape with the requester bound as its owner; ``get_row()`` is
-  ``get_object()`` read that way;
+  ``get_object()`` read that way, and ``get_row_condition()`` the same row unread:
+  the condition a write statement holds;
 - for the actions in ``fold_user_check`` (on PostgreSQL), those reads also carry
   the per-request user check, so the user's row is not read in a statement of its
   own (an ``api.principals.PendingPrincipal``); ``finalize_response()`` checks
@@ -65,6 +66,7 @@ GUARDED_MEMBERS = (
     "perform_create",
     "owner_rows",
     "get_row",
+    "get_row_condition",
     "_rows_of",
     "_requester",
     "folds_user_check",
@@ -272,6 +274,41 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         self.check_object_permissions(self.request, row)
         return row
 
+    def get_row_condition(self) -> RowCondition:
+        """The owner's row named in the URL, unread: the ``WHERE`` that selects it.
+
+        The rows ``get_row()`` would read from (the owner's, after the filter
+        backends), narrowed to the URL's id, for a write statement to hold, so
+        that it can only ever touch this owner's row. Compiled once per shape;
+        404 for a malformed id. ``IsOwner``'s object permission is the owner
+        condition itself; a view with other object permissions, which need the
+        row read, is refused (``ImproperlyConfigured``).
+        """
+        needs_row = [
+            permission
+            for permission in self.permission_classes
+            if permission not in OWNER_PERMISSIONS
+            and getattr(permission, "has_object_permission", None)
+            is not BasePermission.has_object_permission
+        ]
+        if needs_row:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} checks object permissions on the row "
+                f"({needs_row}): read it with get_object() or get_row() instead."
+            )
+        lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
+        field = _field(self.model, self.lookup_field)
+        rows = self.owner_rows()
+        try:
+            value = field.to_python(self.kwargs[lookup_url_kwarg])
+        except (TypeError, ValueError, ValidationError):
+            raise Http404 from None
+
+        def build(rows: QuerySet[Any]) -> QuerySet[Any]:
+            return rows.filter(**{self.lookup_field: Slot("lookup", field)})
+
+        return rows.condition(("row", self.lookup_field), build, lookup=value)
+
     def get_permissions(self) -> Sequence[Any]:
         return super().get_permissions()
 
@@ -326,19 +363,7 @@ class OwnerRows:
         if compiled.sql is None:
             return []
         connection = connections[alias]
-        params = [
-            p
-            if not isinstance(p, Slot)
-            else p.output_field.get_db_prep_value(
-                self.owner.pk
-                if p.name == _OWNER
-                else self.owner.digest
-                if p.name == _DIGEST
-                else values[p.name],
-                connection,
-            )
-            for p in compiled.params
-        ]
+        params = self._bind(compiled.params, values, connection)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows: list[Any] = cursor.fetchall()
@@ -352,6 +377,76 @@ class OwnerRows:
             converters = compiler.get_converters(selected)
             rows = list(map(tuple, compiler.apply_converters(rows, converters)))
         return rows
+
+    def condition(
+        self,
+        key: Hashable,
+        build: Callable[[QuerySet[Any]], QuerySet[Any]],
+        **values: Any,
+    ) -> RowCondition:
+        """The ``WHERE`` of ``build(rows)``, a query of the model's table alone
+        (no joins: the condition is on its columns), with its parameters bound.
+
+        Compiled once per shape as ``read()``'s SQL is, slots and all; never for
+        rows that carry the user check (their owner is a checked user).
+        """
+        if self.folded:
+            raise ImproperlyConfigured("A row condition needs a checked owner.")
+        alias = self.rows.db
+        cache_key = (self.view, alias, ("where", key))
+        compiled = _COMPILED.get(cache_key) if self.unfiltered else None
+        if compiled is None:
+            compiled = _compile_condition(build(self.rows))
+            if self.unfiltered:
+                if len(_COMPILED) >= _COMPILED_MAX:
+                    _COMPILED.clear()
+                _COMPILED[cache_key] = compiled
+        if compiled.sql is None:
+            raise Http404
+        params = self._bind(compiled.params, values, connections[alias])
+        return RowCondition(compiled.sql, params, alias)
+
+    def _bind(
+        self, params: Sequence[Any], values: dict[str, Any], connection: Any
+    ) -> list[Any]:
+        """A compiled query's parameters, its slots bound to this read's values."""
+        return [
+            p
+            if not isinstance(p, Slot)
+            else p.output_field.get_db_prep_value(
+                self.owner.pk
+                if p.name == _OWNER
+                else self.owner.digest
+                if p.name == _DIGEST
+                else values[p.name],
+                connection,
+            )
+            for p in params
+        ]
+
+
+@dataclass(frozen=True)
+class RowCondition:
+    """A ``WHERE`` on one table's columns, its parameters bound, and the database
+    alias to run it on (``OwnerScopedViewSet.get_row_condition``)."""
+
+    sql: str
+    params: list[Any]
+    db: str
+
+
+def _compile_condition(queryset: QuerySet[Any]) -> _Compiled:
+    """The ``WHERE`` of ``queryset`` (one table's rows, by conditions alone)."""
+    query = queryset.query
+    if query.count_active_tables() != 1 or query.is_sliced or query.combinator:
+        raise TypeError("A row condition is on one table's columns alone.")
+    try:
+        sql, params = query.get_compiler(queryset.db).compile(query.where)
+    except EmptyResultSet:
+        return _Compiled(None, (), None, None)
+    if not any(isinstance(p, Slot) and p.name == _OWNER for p in params):
+        raise ImproperlyConfigured("A row condition is on the owner's rows.")
+    return _Compiled(sql, tuple(params), None, None)
 
 
 def _compile(queryset: QuerySet[Any]) -> _Compiled:

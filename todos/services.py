@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import IntegrityError, connection, connections, transaction
@@ -379,16 +379,34 @@ def task_delete(*, task: Task, expected_version: int | None = None) -> None:
 Versions = Collection[int] | None
 
 
+class TaskCondition(Protocol):
+    """The ``WHERE`` that selects one task by the columns of ``todos_task`` alone,
+    its parameters bound, and the database to run it on: what a view that scopes
+    rows compiled once (``api.scoping.RowCondition``)."""
+
+    @property
+    def sql(self) -> str: ...
+    @property
+    def params(self) -> list[Any]: ...
+    @property
+    def db(self) -> str: ...
+
+
+# The rows a one-statement write reads and writes: a queryset, or its condition.
+TaskRows = QuerySet[Task] | TaskCondition
+
+
 def task_update_one(
     *,
-    rows: QuerySet[Task],
+    rows: TaskRows,
     changes: dict[str, Any],
     versions: Versions = None,
     when: dict[str, Any] | None = None,
 ) -> Task:
     """:func:`task_update` of the one task of ``rows``, which need not be read first.
 
-    ``rows`` is the owner's queryset narrowed to the task (the view's lookup).
+    ``rows`` is the owner's queryset narrowed to the task (the view's lookup), or
+    its condition (:class:`TaskCondition`).
     ``versions``: those the task may be at (If-Match), ``None`` for any. ``when``:
     field values the task must have for anything to change (reopen: completed);
     otherwise it is returned as it is. Raises what :func:`task_update` raises.
@@ -413,7 +431,7 @@ def task_update_one(
     raise VersionMismatch  # pragma: no cover - needs five writers racing at once
 
 
-def task_delete_one(*, rows: QuerySet[Task], versions: Versions = None) -> None:
+def task_delete_one(*, rows: TaskRows, versions: Versions = None) -> None:
     """:func:`task_delete` of the one task of ``rows``, not read first.
 
     ``versions`` as for :func:`task_update_one`. Raises :class:`VersionMismatch`
@@ -485,7 +503,7 @@ _LINKED_IDS = (
 
 
 def _update(
-    rows: QuerySet[Task],
+    rows: TaskRows,
     fields: dict[str, Any],
     versions: Versions,
     when: dict[str, Any],
@@ -578,7 +596,7 @@ def _sets(fields: dict[str, Any], db: Any) -> tuple[str, list[Any]]:
     return ", ".join(sets), params
 
 
-def _delete(rows: QuerySet[Task], versions: Versions) -> tuple[int, bool]:
+def _delete(rows: TaskRows, versions: Versions) -> tuple[int, bool]:
     """Read the task of ``rows``; if it is at one of ``versions``, claim a change
     number, delete it and leave its tombstone. Its version, and whether it went."""
     db = connections[rows.db]
@@ -611,17 +629,22 @@ def _delete(rows: QuerySet[Task], versions: Versions) -> tuple[int, bool]:
     return row[2], seq is not None
 
 
-def _snapshot(rows: QuerySet[Task], *columns: str) -> tuple[str, list[Any]]:
+def _snapshot(rows: TaskRows, *columns: str) -> tuple[str, list[Any]]:
     """The SELECT of ``columns`` (``label_ids`` too) of ``rows``: what the
     statement reads first. Raises :class:`TaskGone` if ``rows`` is empty by its
     very conditions."""
-    query = rows.query
     db = connections[rows.db]
+    if not isinstance(rows, QuerySet):
+        return _SNAP_SQL.format(
+            columns=_snapshot_columns(columns, db), where=rows.sql
+        ), list(rows.params)
+    query = rows.query
     if query.count_active_tables() != 1 or query.is_sliced or query.combinator:
         # Not one table's rows by a WHERE alone: Django writes the whole SELECT.
+        queryset: QuerySet[Task] = rows
         if "label_ids" in columns and "label_ids" not in query.annotations:
-            rows = rows.with_label_ids()  # type: ignore[attr-defined]
-        compiler = rows.order_by().values_list(*columns).query.get_compiler(rows.db)
+            queryset = queryset.with_label_ids()  # type: ignore[attr-defined]
+        compiler = queryset.order_by().values_list(*columns).query.get_compiler(rows.db)
         sql, params = compiler.as_sql()
         return sql, list(params)
     # The usual case, and far cheaper than compiling the SELECT: only the WHERE.
@@ -631,13 +654,18 @@ def _snapshot(rows: QuerySet[Task], *columns: str) -> tuple[str, list[Any]]:
         raise TaskGone from None
     except FullResultSet:
         where, params = "TRUE", []
-    selected = ", ".join(
+    return _SNAP_SQL.format(columns=_snapshot_columns(columns, db), where=where), list(
+        params
+    )
+
+
+def _snapshot_columns(columns: Sequence[str], db: Any) -> str:
+    return ", ".join(
         f"{_LABEL_IDS_SQL[db.vendor].format(links=_LINKED_IDS)} AS label_ids"
         if column == "label_ids"
         else f"todos_task.{_COLUMN[column]}"
         for column in columns
     )
-    return _SNAP_SQL.format(columns=selected, where=where), list(params)
 
 
 def _in_versions(column: str, versions: Versions, params: list[Any]) -> str:

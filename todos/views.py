@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.urls import reverse
@@ -36,7 +35,7 @@ from api.conditional import (
 from api.idempotency import IDEMPOTENCY_KEY, idempotent
 from api.problems import PROBLEM_CONTENT_TYPE, Conflict
 from api.schema import ProblemSerializer
-from api.scoping import OwnerRows, OwnerScopedViewSet
+from api.scoping import OwnerRows, OwnerScopedViewSet, RowCondition
 from api.serializers import NoInputSerializer
 from todos import batch, services
 from todos import changes as feed
@@ -156,16 +155,11 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
             changes = {**PUT_DEFAULTS, **changes}
         return self._run(changes=changes)
 
-    def _target(self) -> QuerySet[Task]:
-        """The task of the URL, unread: get_object()'s own lookup (the owner's
-        rows, the filter backends), and IsOwner's condition, which the write
-        statement then holds before it writes anything."""
-        lookup = self.lookup_url_kwarg or self.lookup_field
-        rows = self.filter_queryset(self.get_queryset())
-        try:
-            return rows.filter(owner=self.owner, pk=self.kwargs[lookup])
-        except (TypeError, ValueError, DjangoValidationError):
-            raise exceptions.NotFound from None
+    def _target(self) -> RowCondition:
+        """The task of the URL, unread: the owner's row with that id (after the
+        filter backends, as get_object()), as the condition the write statement
+        holds before it writes anything (``get_row_condition``)."""
+        return self.get_row_condition()
 
     def _if_match(self) -> frozenset[int] | None:
         """The versions ``If-Match`` allows the task to be at; ``None`` for any.

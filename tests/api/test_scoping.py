@@ -327,3 +327,86 @@ def test_get_row_refuses_a_row_of_another_owner_should_one_slip_through(
 
     with pytest.raises(PermissionDenied):
         view.check_object_permissions(view.request, row)
+
+
+# --- get_row_condition: the row of the URL, unread, for a write to hold ------------
+
+
+def _matching(condition) -> list:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT todos_task.id FROM todos_task WHERE {condition.sql}",
+            condition.params,
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _pk(value):
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def test_get_row_condition_selects_the_owners_row_with_one_cached_where(
+    user, other_user
+):
+    mine = TaskFactory.create(owner=user)
+    theirs = TaskFactory.create(owner=other_user)
+
+    for requester, task, found in [
+        (user, mine, [mine.pk]),
+        (user, theirs, []),
+        (other_user, theirs, [theirs.pk]),
+        (other_user, mine, []),
+    ]:
+        condition = _row_view(requester, task.pk).get_row_condition()
+        assert [_pk(pk) for pk in _matching(condition)] == found
+        assert condition.db == "default"
+    (cached,) = _compiled(("where", ("row", "pk")))
+    assert [p.name for p in cached.params if isinstance(p, Slot)] == [
+        "owner",
+        "lookup",
+    ]
+
+
+def test_the_cached_where_is_the_owners_queryset_compiled(user):
+    task = TaskFactory.create(owner=user)
+    _row_view(user, task.pk).get_row_condition()
+    (cached,) = _compiled(("where", ("row", "pk")))
+
+    view = _row_view(user, task.pk)
+    rows = view._rows_of(Slot("owner", User._meta.pk))
+    fresh = scoping._compile_condition(rows.filter(pk=Slot("lookup", Task._meta.pk)))
+    assert (cached.sql, cached.params) == (fresh.sql, fresh.params)
+
+
+def test_get_row_condition_is_a_404_for_a_malformed_id(user):
+    with pytest.raises(Http404):
+        _row_view(user, "not-a-uuid").get_row_condition()
+
+
+def test_a_filter_backend_narrows_the_condition_for_the_request_alone(user):
+    task = TaskFactory.create(owner=user, title="b")
+    view = _row_view(user, task.pk)
+    view.request = Request(APIRequestFactory().get("/", {"title": "c"}))
+    view.request.user = user
+
+    key = (_Readable, "default", ("where", ("row", "pk")))
+    scoping._COMPILED.pop(key, None)
+
+    assert _matching(view.get_row_condition()) == []
+    assert key not in scoping._COMPILED
+    assert [
+        _pk(pk) for pk in _matching(_row_view(user, task.pk).get_row_condition())
+    ] == [task.pk]
+    assert key in scoping._COMPILED
+
+
+def test_a_view_with_object_permissions_gets_no_row_condition(user):
+    task = TaskFactory.create(owner=user)
+    with pytest.raises(ImproperlyConfigured, match="object permissions"):
+        _row_view(user, task.pk, _Guarded).get_row_condition()
+
+
+def test_a_condition_is_only_ever_on_the_owners_rows(user):
+    everyones = Task.objects.filter(title="x")
+    with pytest.raises(ImproperlyConfigured, match="owner's rows"):
+        _view(user).owner_rows().condition("everyone", lambda rows: everyones)
