@@ -352,14 +352,7 @@ class OwnerRows:
         for the (pending) owner.
         """
         alias = self.rows.db
-        cache_key = (self.view, alias, key, self.folded)
-        compiled = _COMPILED.get(cache_key) if self.unfiltered else None
-        if compiled is None:
-            compiled = _compile(build(self.rows))
-            if self.unfiltered:
-                if len(_COMPILED) >= _COMPILED_MAX:
-                    _COMPILED.clear()
-                _COMPILED[cache_key] = compiled
+        compiled = self._compiled(key, _compile, build)
         if compiled.sql is None:
             return []
         connection = connections[alias]
@@ -393,18 +386,30 @@ class OwnerRows:
         if self.folded:
             raise ImproperlyConfigured("A row condition needs a checked owner.")
         alias = self.rows.db
-        cache_key = (self.view, alias, ("where", key))
-        compiled = _COMPILED.get(cache_key) if self.unfiltered else None
-        if compiled is None:
-            compiled = _compile_condition(build(self.rows))
-            if self.unfiltered:
-                if len(_COMPILED) >= _COMPILED_MAX:
-                    _COMPILED.clear()
-                _COMPILED[cache_key] = compiled
+        compiled = self._compiled(("where", key), _compile_condition, build)
         if compiled.sql is None:
             raise Http404
         params = self._bind(compiled.params, values, connections[alias])
         return RowCondition(compiled.sql, params, alias)
+
+    def _compiled(
+        self,
+        key: Hashable,
+        compile_: Callable[[QuerySet[Any]], _Compiled],
+        build: Callable[[QuerySet[Any]], QuerySet[Any]],
+    ) -> _Compiled:
+        """``compile_(build(rows))``, kept per view class, database and ``key``
+        when the filter backends left the rows alone (the SQL then depends on the
+        key only); compiled for this request alone otherwise."""
+        cache_key = (self.view, self.rows.db, key, self.folded)
+        compiled = _COMPILED.get(cache_key) if self.unfiltered else None
+        if compiled is None:
+            compiled = compile_(build(self.rows))
+            if self.unfiltered:
+                if len(_COMPILED) >= _COMPILED_MAX:
+                    _COMPILED.clear()
+                _COMPILED[cache_key] = compiled
+        return compiled
 
     def _bind(
         self, params: Sequence[Any], values: dict[str, Any], connection: Any

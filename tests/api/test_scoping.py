@@ -389,7 +389,7 @@ def test_a_filter_backend_narrows_the_condition_for_the_request_alone(user):
     view.request = Request(APIRequestFactory().get("/", {"title": "c"}))
     view.request.user = user
 
-    key = (_Readable, "default", ("where", ("row", "pk")))
+    key = (_Readable, "default", ("where", ("row", "pk")), False)
     scoping._COMPILED.pop(key, None)
 
     assert _matching(view.get_row_condition()) == []
