@@ -67,6 +67,7 @@ GUARDED_MEMBERS = (
     "owner_rows",
     "get_row",
     "get_row_condition",
+    "_url_lookup",
     "_rows_of",
     "_requester",
     "folds_user_check",
@@ -249,20 +250,12 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         the view's object permissions checked on it. The row is a named tuple of
         ``fields``, then the owner's id if not among them, with a ``pk``.
         """
-        lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
         pk = _field(self.model, "pk")
-        field = _field(self.model, self.lookup_field)
         owner_id = _field(self.model, self.owner_field).attname
         names = fields if owner_id in fields else (*fields, owner_id)
-        # The filter backends first, as in get_object().
-        rows = self.owner_rows()
-        try:
-            value = field.to_python(self.kwargs[lookup_url_kwarg])
-        except (TypeError, ValueError, ValidationError):
-            raise Http404 from None
+        rows, lookup, value = self._url_lookup()
 
         def build(rows: QuerySet[Any]) -> QuerySet[Any]:
-            lookup = Slot("lookup", field)
             return rows.filter(**{self.lookup_field: lookup}).values_list(*names)[:2]
 
         found = rows.read(("row", self.lookup_field, names), build, lookup=value)
@@ -273,6 +266,20 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         row = _row_type(names, pk.attname)._make(found[0])
         self.check_object_permissions(self.request, row)
         return row
+
+    def _url_lookup(self) -> tuple[OwnerRows, Slot, Any]:
+        """The owner's rows after the filter backends (first, as in get_object()),
+        the slot for the lookup field, and the URL's value for it; 404 for a
+        value the field cannot take."""
+        rows = self.owner_rows()
+        field = _field(self.model, self.lookup_field)
+        try:
+            value = field.to_python(
+                self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+            )
+        except (TypeError, ValueError, ValidationError):
+            raise Http404 from None
+        return rows, Slot("lookup", field), value
 
     def get_row_condition(self) -> RowCondition:
         """The owner's row named in the URL, unread: the ``WHERE`` that selects it.
@@ -296,16 +303,10 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
                 f"{type(self).__name__} checks object permissions on the row "
                 f"({needs_row}): read it with get_object() or get_row() instead."
             )
-        lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
-        field = _field(self.model, self.lookup_field)
-        rows = self.owner_rows()
-        try:
-            value = field.to_python(self.kwargs[lookup_url_kwarg])
-        except (TypeError, ValueError, ValidationError):
-            raise Http404 from None
+        rows, lookup, value = self._url_lookup()
 
         def build(rows: QuerySet[Any]) -> QuerySet[Any]:
-            return rows.filter(**{self.lookup_field: Slot("lookup", field)})
+            return rows.filter(**{self.lookup_field: lookup})
 
         return rows.condition(("row", self.lookup_field), build, lookup=value)
 
