@@ -53,10 +53,13 @@ bench: $(STAMP)
 ## green. Code run in other processes (live gunicorn servers, settings probed in a
 ## fresh interpreter) is not measured. A subset says nothing about the whole: run
 ## one with `make test COVERAGE_ARGS= PYTEST_ARGS=tests/todos`.
+## The tests run in PYTEST_WORKERS processes (pytest-xdist; `auto` is one per core,
+## each with its own test database; 0 runs them all in this one, e.g. for --pdb).
 COVERAGE_FLOOR = 90
 COVERAGE_ARGS = --cov --cov-report=term-missing:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
+PYTEST_WORKERS = auto
 test: $(STAMP)
-	$(BIN)/pytest $(COVERAGE_ARGS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(COVERAGE_ARGS) $(PYTEST_ARGS)
 
 ## The long adversarial runs, on SQLite or the database in DATABASE_URL: the isolation
 ## state machine for about 10,000 steps (four users), then schema fuzzing with ten
