@@ -15,10 +15,11 @@ door through which rows reach a view:
   compiled once per shape with the requester bound as its owner; ``get_row()`` is
   ``get_object()`` read that way, and ``get_row_condition()`` the same row unread:
   the condition a write statement holds;
-- for the actions in ``fold_user_check`` (on PostgreSQL), those reads also carry
-  the per-request user check, so the user's row is not read in a statement of its
-  own (an ``api.principals.PendingPrincipal``); ``finalize_response()`` checks
-  the user on its own before any answer the reads did not vouch for.
+- for the actions in ``fold_user_check`` (on PostgreSQL), those reads and row
+  conditions also carry the per-request user check, so the user's row is not read
+  in a statement of its own (an ``api.principals.PendingPrincipal``);
+  ``finalize_response()`` checks the user on its own before any answer that no
+  read or write vouched for.
 
 A subclass that defines one of those members is a ``TypeError`` when the class is
 created. It narrows the rows with ``scope_queryset()``.
@@ -156,7 +157,8 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         """The requester, who owns every row this view reads or writes.
 
         Always a checked user: one still pending (``fold_user_check``) is checked
-        now, on its own. ``owner_rows()`` alone takes it pending.
+        now, on its own. ``owner_rows()`` (and what reads through it: ``get_row()``,
+        ``get_row_condition()``) alone takes it pending.
         """
         user = self._requester()
         return user.verify() if isinstance(user, PendingPrincipal) else user
@@ -175,19 +177,12 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
     def _rows_of(self, owner: Any, *, folded: bool = False) -> QuerySet[Any]:
         """The rows of ``owner`` (a user, or a slot for one), narrowed by the view.
 
-        ``folded`` (``owner`` a slot): only while the owner's user row exists, is
-        active and has the password digest of the ``digest`` slot, the check
-        ``accounts.authentication`` makes of a token's user (``upper(md5(...))``
-        is simplejwt's ``get_md5_hash_password``). The subquery is uncorrelated:
-        PostgreSQL evaluates it once, before it reads any row.
+        ``folded`` (``owner`` a slot): only while the user check holds
+        (``_user_check``).
         """
         rows = self.model._default_manager.filter(**{self.owner_field: owner})
         if folded:
-            user = get_user_model()._default_manager.filter(pk=owner, is_active=True)
-            user = user.alias(digest=Upper(MD5("password"))).filter(
-                digest=Slot(_DIGEST, CharField())
-            )
-            rows = rows.filter(Exists(user))
+            rows = rows.filter(_user_check(owner))
         return self.scope_queryset(rows)
 
     def folds_user_check(self) -> bool:
@@ -287,7 +282,8 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         The rows ``get_row()`` would read from (the owner's, after the filter
         backends), narrowed to the URL's id, for a write statement to hold, so
         that it can only ever touch this owner's row. Compiled once per shape;
-        404 for a malformed id. ``IsOwner``'s object permission is the owner
+        404 for a malformed id; for a folding action it carries the user check
+        (``RowCondition.matched``). ``IsOwner``'s object permission is the owner
         condition itself; a view with other object permissions, which need the
         row read, is refused (``ImproperlyConfigured``).
         """
@@ -314,8 +310,19 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         return super().get_permissions()
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> Any:
-        """Save a new row owned by the requester; returns it."""
-        return serializer.save(**{self.owner_field: self.owner})
+        """Save a new row owned by the requester; returns it.
+
+        For a folding create whose requester is still pending, the save gets the
+        owner's id (``<owner_field>_id``) and ``owner_check``: the user check as a
+        condition (``RowCondition``) that the statement writing the row must hold,
+        calling its ``matched()`` when it wrote. The view's serializer takes both.
+        """
+        owner = self._requester()
+        if not isinstance(owner, PendingPrincipal) or owner.settled:
+            return serializer.save(**{self.owner_field: self.owner})
+        field = _field(self.model, self.owner_field)
+        check = _owner_check(self.model, field.target_field, owner)
+        return serializer.save(**{field.attname: owner.pk, "owner_check": check})
 
     def check_object_permissions(self, request: Request, obj: Any) -> None:
         super().check_object_permissions(request, obj)
@@ -357,7 +364,7 @@ class OwnerRows:
         if compiled.sql is None:
             return []
         connection = connections[alias]
-        params = self._bind(compiled.params, values, connection)
+        params = _bind(compiled.params, values, self.owner, connection)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows: list[Any] = cursor.fetchall()
@@ -381,17 +388,18 @@ class OwnerRows:
         """The ``WHERE`` of ``build(rows)``, a query of the model's table alone
         (no joins: the condition is on its columns), with its parameters bound.
 
-        Compiled once per shape as ``read()``'s SQL is, slots and all; never for
-        rows that carry the user check (their owner is a checked user).
+        Compiled once per shape as ``read()``'s SQL is, slots and all. For rows
+        that carry the user check, so does the condition: a statement that reads
+        a row through it vouches for the (pending) owner (``RowCondition.matched``).
         """
-        if self.folded:
-            raise ImproperlyConfigured("A row condition needs a checked owner.")
         alias = self.rows.db
         compiled = self._compiled(("where", key), _compile_condition, build)
         if compiled.sql is None:
             raise Http404
-        params = self._bind(compiled.params, values, connections[alias])
-        return RowCondition(compiled.sql, params, alias)
+        params = _bind(compiled.params, values, self.owner, connections[alias])
+        return RowCondition(
+            compiled.sql, params, alias, self.owner if self.folded else None
+        )
 
     def _compiled(
         self,
@@ -412,24 +420,6 @@ class OwnerRows:
                 _COMPILED[cache_key] = compiled
         return compiled
 
-    def _bind(
-        self, params: Sequence[Any], values: dict[str, Any], connection: Any
-    ) -> list[Any]:
-        """A compiled query's parameters, its slots bound to this read's values."""
-        return [
-            p
-            if not isinstance(p, Slot)
-            else p.output_field.get_db_prep_value(
-                self.owner.pk
-                if p.name == _OWNER
-                else self.owner.digest
-                if p.name == _DIGEST
-                else values[p.name],
-                connection,
-            )
-            for p in params
-        ]
-
 
 @dataclass(frozen=True)
 class RowCondition:
@@ -439,6 +429,67 @@ class RowCondition:
     sql: str
     params: list[Any]
     db: str
+    # The requester whose user check the condition carries (a fold), else None.
+    pending: PendingPrincipal | None = None
+
+    def matched(self) -> None:
+        """A statement read a row through the condition: the user check it carries
+        held in that statement. The statement's caller says so, once it has the row."""
+        if self.pending is not None:
+            self.pending.vouch()
+
+
+def _bind(
+    params: Sequence[Any], values: dict[str, Any], owner: Any, connection: Any
+) -> list[Any]:
+    """A compiled query's parameters, its slots bound: the owner's id and token
+    digest, and this read's ``values``."""
+    return [
+        p
+        if not isinstance(p, Slot)
+        else p.output_field.get_db_prep_value(
+            owner.pk
+            if p.name == _OWNER
+            else owner.digest
+            if p.name == _DIGEST
+            else values[p.name],
+            connection,
+        )
+        for p in params
+    ]
+
+
+# (model, database alias) -> the user check's SQL and parameters (_owner_check).
+_OWNER_CHECKS: dict[tuple[type[Model], str], tuple[str, tuple[Any, ...]]] = {}
+
+
+def _owner_check(
+    model: type[Model], owner_target: Field[Any, Any], owner: PendingPrincipal
+) -> RowCondition:
+    """The user check of ``owner`` (``_user_check``) as a condition for a statement
+    that writes a new row of ``model``; compiled once per model and database."""
+    alias = router.db_for_write(model)
+    compiled = _OWNER_CHECKS.get((model, alias))
+    if compiled is None:
+        query = model._default_manager.all().query
+        check = _user_check(Slot(_OWNER, owner_target)).resolve_expression(query)
+        sql, params = query.get_compiler(alias).compile(check)
+        compiled = _OWNER_CHECKS[(model, alias)] = (sql, tuple(params))
+    sql, params = compiled
+    return RowCondition(sql, _bind(params, {}, owner, connections[alias]), alias, owner)
+
+
+def _user_check(owner: Slot) -> Exists:
+    """Whether the owner's user row exists, is active and has the password digest
+    of the ``digest`` slot: the check ``accounts.authentication`` makes of a
+    token's user (``upper(md5(...))`` is simplejwt's ``get_md5_hash_password``).
+    Uncorrelated: PostgreSQL evaluates it once, before it reads any row."""
+    user = get_user_model()._default_manager.filter(pk=owner, is_active=True)
+    return Exists(
+        user.alias(digest=Upper(MD5("password"))).filter(
+            digest=Slot(_DIGEST, CharField())
+        )
+    )
 
 
 def _compile_condition(queryset: QuerySet[Any]) -> _Compiled:

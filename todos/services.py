@@ -59,24 +59,32 @@ class ReferenceGone(Exception):
     """A list or label the write names was deleted while it was being made."""
 
 
-def task_create(*, owner: User, **fields: Any) -> Task:
+class OwnerRefused(Exception):
+    """A create's ``owner_check`` did not hold: nothing was written."""
+
+
+def task_create(
+    *, owner: User | None = None, owner_check: Condition | None = None, **fields: Any
+) -> Task:
     """Create a task owned by ``owner``; ``completed_at`` follows the status.
 
     ``list_id`` and ``labels`` (label ids) must be ``owner``'s: the serializer
     checks them, and PostgreSQL refuses another owner's. A list or label deleted
-    meanwhile raises :class:`ReferenceGone`.
+    meanwhile raises :class:`ReferenceGone`. Instead of ``owner``: ``owner_id``
+    and ``owner_check``, a condition on the owner (a folded user check) that the
+    statement writing the task holds; :class:`OwnerRefused` if it did not.
     """
     labels = sorted(set(fields.pop("labels", None) or ()), key=str)
     status = fields.get("status", TaskStatus.PENDING)
     fields["completed_at"] = completion_time_for(status, None)
-    task = Task(owner=owner, **fields)
+    task = Task(**({} if owner is None else {"owner": owner}), **fields)
     # A list or label deleted meanwhile fails the composite foreign keys at the
     # end of the statement, which ends a caller's transaction on PostgreSQL: a
     # caller that goes on after ReferenceGone keeps its own with a savepoint.
     nested = connection.in_atomic_block and (labels or task.list_id is not None)
     try:
         with transaction.atomic() if nested else contextlib.nullcontext():
-            _insert(task, labels)
+            _insert(task, labels, owner_check)
     except IntegrityError:
         raise ReferenceGone from None
     task.label_ids = _joined(labels)  # type: ignore[attr-defined]
@@ -111,11 +119,13 @@ links AS (
     SELECT new.owner_id, new.id, label FROM new, unnest(%s::uuid[]) AS label
 )"""
 _CLAIMED = "(SELECT %s AS last_seq) AS seq"
+_CHECKED = "SELECT %s, 1, 0 WHERE {}"
+_CHECK_SQL = "SELECT 1 WHERE {}"
 
 
-def _insert(task: Task, labels: Sequence[Any]) -> None:
-    """INSERT ``task`` and its label links, its change number claimed first; the
-    columns the database fills in are read back into ``task``."""
+def _insert(task: Task, labels: Sequence[Any], check: Condition | None) -> None:
+    """INSERT ``task`` and its label links, its change number claimed first, if
+    ``check`` holds; the columns the database fills in are read back into ``task``."""
     columns, values, params = [], [], []
     returned: list[str] = []
     for field in Task._meta.concrete_fields:
@@ -137,20 +147,34 @@ def _insert(task: Task, labels: Sequence[Any]) -> None:
     }
     if connection.vendor == "postgresql":
         owner = _FIELD["owner_id"].get_db_prep_save(task.owner_id, connection)
+        # No claim where the check fails, and so no task: the statement writes
+        # nothing and answers no row.
+        source = "VALUES (%s, 1, 0)" if check is None else _CHECKED.format(check.sql)
         sql = _INSERT_WITH_SQL.format(
-            claim=claim_sql("VALUES (%s, 1, 0)"),
+            claim=claim_sql(source),
             insert=_INSERT_SQL.format(seq="seq", **parts),
             links=_LINKS_SQL if labels else "",
             returned=parts["returned"],
         )
-        params = [owner, *params, *([list(labels)] if labels else [])]
+        checked = [] if check is None else check.params
+        params = [owner, *checked, *params, *([list(labels)] if labels else [])]
         row = _fetch(connection, sql, params)
     else:
         with transaction.atomic(savepoint=False):
-            seq = claim_change_seq(task.owner_id)
-            sql = _INSERT_SQL.format(seq=_CLAIMED, **parts)
-            row = _fetch(connection, sql, [*params, seq])[2:]
-            _link_labels(task, set(labels))
+            # Checked in the transaction that writes; refused after it, so that
+            # the refusal does not break a caller's transaction.
+            row = None
+            if check is None or _fetch(
+                connection, _CHECK_SQL.format(check.sql), check.params
+            ):
+                seq = claim_change_seq(task.owner_id)
+                sql = _INSERT_SQL.format(seq=_CLAIMED, **parts)
+                row = _fetch(connection, sql, [*params, seq])[2:]
+                _link_labels(task, set(labels))
+    if row is None:
+        raise OwnerRefused
+    if check is not None:
+        check.matched()
     for name, value in zip(
         returned, _converted(connection, returned, row), strict=True
     ):
@@ -379,10 +403,11 @@ def task_delete(*, task: Task, expected_version: int | None = None) -> None:
 Versions = Collection[int] | None
 
 
-class TaskCondition(Protocol):
-    """The ``WHERE`` that selects one task by the columns of ``todos_task`` alone,
-    its parameters bound, and the database to run it on: what a view that scopes
-    rows compiled once (``api.scoping.RowCondition``)."""
+class Condition(Protocol):
+    """A ``WHERE``, its parameters bound, and the database to run it on: what a
+    view that scopes rows compiled once (``api.scoping.RowCondition``). The one
+    task of a write, by the columns of ``todos_task`` alone; or the owner's user
+    check, which a create's statement holds."""
 
     @property
     def sql(self) -> str: ...
@@ -390,10 +415,12 @@ class TaskCondition(Protocol):
     def params(self) -> list[Any]: ...
     @property
     def db(self) -> str: ...
+    def matched(self) -> None:
+        """Called once a statement has read (or written) through the condition."""
 
 
 # The rows a one-statement write reads and writes: a queryset, or its condition.
-TaskRows = QuerySet[Task] | TaskCondition
+TaskRows = QuerySet[Task] | Condition
 
 
 def task_update_one(
@@ -406,7 +433,7 @@ def task_update_one(
     """:func:`task_update` of the one task of ``rows``, which need not be read first.
 
     ``rows`` is the owner's queryset narrowed to the task (the view's lookup), or
-    its condition (:class:`TaskCondition`).
+    its condition (:class:`Condition`).
     ``versions``: those the task may be at (If-Match), ``None`` for any. ``when``:
     field values the task must have for anything to change (reopen: completed);
     otherwise it is returned as it is. Raises what :func:`task_update` raises.
@@ -528,6 +555,7 @@ def _update(
         row = _fetch(db, sql, [*snap_params, *guard_params, *sets_params])
         if row is None:
             raise TaskGone
+        _matched(rows)
         written, row = row[0], row[1:]
     else:
         subquery = f"({snap}) AS snap"
@@ -539,6 +567,7 @@ def _update(
             row = _fetch(db, snap, snap_params)
         if row is None:
             raise TaskGone
+        _matched(rows)
         written = seq is not None
     task = Task.from_db(rows.db, _ATTNAMES, _converted(db, _ATTNAMES, row[:-1]))
     task.label_ids = row[-1]  # type: ignore[attr-defined]
@@ -613,6 +642,7 @@ def _delete(rows: TaskRows, versions: Versions) -> tuple[int, bool]:
         row = _fetch(db, sql, [*snap_params, *guard_params])
         if row is None:
             raise TaskGone
+        _matched(rows)
         return row[0], bool(row[1])
     with transaction.atomic(using=rows.db, savepoint=False):
         subquery = f"({snap}) AS snap"
@@ -626,7 +656,15 @@ def _delete(rows: TaskRows, versions: Versions) -> tuple[int, bool]:
             QuerySet.delete(Task.objects.using(rows.db).filter(pk=pk))
     if row is None:
         raise TaskGone
+    _matched(rows)
     return row[2], seq is not None
+
+
+def _matched(rows: TaskRows) -> None:
+    """The statement read the task of ``rows``: tell a condition (what it checks
+    beside the task, such as a folded user check, held)."""
+    if not isinstance(rows, QuerySet):
+        rows.matched()
 
 
 def _snapshot(rows: TaskRows, *columns: str) -> tuple[str, list[Any]]:

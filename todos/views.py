@@ -63,6 +63,10 @@ def _service_errors() -> Iterator[None]:
         raise PreconditionFailed from None
     except services.TaskGone:
         raise exceptions.NotFound from None
+    except services.OwnerRefused:
+        # The statement's user check failed; the view's guard (finalize_response)
+        # checks the user on its own and answers its 401 instead.
+        raise exceptions.AuthenticationFailed from None
     except services.ReferenceGone:
         raise exceptions.ValidationError(
             {"list": ["The list or a label was deleted meanwhile; read them again."]},
@@ -93,9 +97,21 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     filter_backends = [StrictFilterBackend]
     filterset_class = TaskFilter
     extra_query_params = ("cursor", "page_size", "ordering")
-    # Their answers rest on owner_rows() reads alone: on PostgreSQL the page or
-    # the row is read with the user check, in one statement (api.scoping).
-    fold_user_check = frozenset({"list", "retrieve"})
+    # On PostgreSQL the page or the row is read, or the row written, with the user
+    # check in the same statement (api.scoping: owner_rows(), get_row_condition()
+    # and perform_create()'s owner_check).
+    fold_user_check = frozenset(
+        {
+            "list",
+            "retrieve",
+            "create",
+            "update",
+            "partial_update",
+            "destroy",
+            "complete",
+            "reopen",
+        }
+    )
 
     def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Each task with its label ids, in the same query (no query per task)."""
@@ -130,7 +146,8 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        task = self.perform_create(serializer)
+        with _service_errors():
+            task = self.perform_create(serializer)
         return self._respond(task, status.HTTP_201_CREATED)
 
     @extend_schema(

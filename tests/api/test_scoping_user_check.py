@@ -1,9 +1,11 @@
-"""api.scoping's folded user check: the list and detail read carry it, as strictly.
+"""api.scoping's folded user check: reads and writes of a task carry it, as strictly.
 
-On PostgreSQL a task list or detail read is one statement that returns rows only
-while the token's user exists, is active and has the token's password digest; an
-empty answer, or any answer the read did not vouch for, checks the user on its own
-first. Every race below must get today's 401, whatever path the request takes.
+On PostgreSQL a task list or detail read, and a task's PATCH, PUT, complete, reopen
+or DELETE, is one statement that reads rows only while the token's user exists, is
+active and has the token's password digest; an empty answer, or any answer no
+statement vouched for, checks the user on its own first. Every change to the
+account below must get today's 401, whatever path the request takes, and a refused
+write must change nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,11 +29,13 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.authentication import JWTAuthentication, PendingUser
 from accounts.models import User
-from api.scoping import OwnerScopedViewSet
+from api.models import IdempotencyRecord
+from api.principals import PendingPrincipal
+from api.scoping import OwnerScopedViewSet, RowCondition
 from tests.factories import TaskFactory, UserFactory
 from tests.support import revocations
 from tests.support.problems import assert_problem
-from todos.models import Task
+from todos.models import ChangeSequence, Task, TaskList, TaskTombstone
 from todos.views import TaskViewSet
 
 pytestmark = pytest.mark.django_db
@@ -200,6 +205,302 @@ def test_a_reactivated_user_is_served_again_by_the_folded_read() -> None:
     assert world.client.get(TASKS).status_code == status.HTTP_200_OK
 
 
+# --- the writes: (request from the world, status with the account unchanged) --------
+
+
+@dataclass
+class WriteWorld(World):
+    task_list: TaskList
+
+
+@dataclass(frozen=True)
+class Write:
+    method: str
+    url: Callable[[WriteWorld], str]
+    body: Callable[[WriteWorld], dict[str, Any]] | None = None
+    ok: int = status.HTTP_200_OK
+    headers: Callable[[WriteWorld], dict[str, str]] = lambda w: {}
+    # On PostgreSQL: whether the user's row is read in a statement of its own (the
+    # write's statement read no row, or something read the user first), and how
+    # many statements the request sends (None: not this table's business). On
+    # SQLite the user is always read on its own, by the authentication.
+    alone: bool = False
+    statements: int | None = 1
+
+    def send(self, world: WriteWorld) -> Any:
+        call = getattr(world.client, self.method)
+        body = None if self.body is None else self.body(world)
+        return call(self.url(world), body, format="json", **self.headers(world))
+
+
+def _action(name: str) -> Callable[[WriteWorld], str]:
+    return lambda w: reverse(f"todos:task-{name}", args=[w.task.pk])
+
+
+def _own(w: WriteWorld) -> str:
+    return _detail(w.task.pk)
+
+
+def _title(w: WriteWorld) -> dict[str, Any]:
+    return {"title": "N"}
+
+
+def _if_match(version: int | None = None) -> Callable[[WriteWorld], dict[str, str]]:
+    def headers(w: WriteWorld) -> dict[str, str]:
+        wanted = w.task.version if version is None else version
+        return {"HTTP_IF_MATCH": f'"{w.task.pk}.{wanted}"'}
+
+    return headers
+
+
+WRITES = [
+    pytest.param(Write("post", lambda w: TASKS, _title, 201), id="create"),
+    pytest.param(
+        Write("post", lambda w: TASKS, lambda w: {"title": "N", "labels": []}, 201),
+        id="create-no-labels",
+    ),
+    # The serializer reads the user's list, so it checks the user first.
+    pytest.param(
+        Write(
+            "post",
+            lambda w: TASKS,
+            lambda w: {"title": "N", "list": str(w.task_list.pk)},
+            201,
+            alone=True,
+            statements=3,
+        ),
+        id="create-in-a-list",
+    ),
+    pytest.param(
+        Write(
+            "post",
+            lambda w: TASKS,
+            _title,
+            201,
+            headers=lambda w: {"HTTP_IDEMPOTENCY_KEY": "create-1"},
+            alone=True,
+            statements=None,
+        ),
+        id="create-idempotency-key",
+    ),
+    pytest.param(Write("patch", _own, _title), id="patch"),
+    pytest.param(
+        Write("patch", _own, _title, headers=_if_match()), id="patch-if-match"
+    ),
+    pytest.param(
+        Write("put", _own, lambda w: {"title": "N", "status": "completed"}), id="put"
+    ),
+    pytest.param(Write("post", _action("complete")), id="complete"),
+    pytest.param(Write("post", _action("reopen")), id="reopen"),
+    pytest.param(
+        Write("delete", _own, ok=204, headers=_if_match()), id="delete-if-match"
+    ),
+    # The row read, nothing written: the statement vouched all the same.
+    pytest.param(
+        Write("patch", _own, _title, 412, headers=_if_match(9)),
+        id="patch-stale-if-match",
+    ),
+    # No row read: the user's own statement decides between 401 and 404.
+    pytest.param(
+        Write(
+            "patch",
+            lambda w: _detail(uuid.uuid4()),
+            _title,
+            404,
+            alone=True,
+            statements=2,
+        ),
+        id="patch-missing",
+    ),
+    pytest.param(
+        Write(
+            "delete", lambda w: _detail(w.others.pk), ok=404, alone=True, statements=2
+        ),
+        id="delete-another-users",
+    ),
+    pytest.param(
+        Write(
+            "post",
+            lambda w: reverse("todos:task-complete", args=["x"]),
+            ok=404,
+            alone=True,
+        ),
+        id="complete-malformed-id",
+    ),
+    # Refused before any write (400, after get_object's 404 and 412).
+    pytest.param(
+        Write("patch", _own, lambda w: {"title": ""}, 400, alone=True, statements=None),
+        id="patch-invalid",
+    ),
+    # The serializer reads the user's lists, so it checks the user first.
+    pytest.param(
+        Write(
+            "patch",
+            _own,
+            lambda w: {"list": str(w.task_list.pk)},
+            alone=True,
+            statements=None,
+        ),
+        id="patch-list",
+    ),
+    # A key's record is kept under the user: the user is checked before it.
+    pytest.param(
+        Write(
+            "post",
+            _action("complete"),
+            headers=lambda w: {"HTTP_IDEMPOTENCY_KEY": "complete-1"},
+            alone=True,
+            statements=None,
+        ),
+        id="complete-idempotency-key",
+    ),
+]
+
+
+def _write_world() -> WriteWorld:
+    world = _world()
+    # The newest task the same for every world, and completed, so that reopen has
+    # something to do.
+    Task.objects.filter(pk=world.task.pk).update(
+        title="Same",
+        description="",
+        due_at=None,
+        priority=20,
+        status="completed",
+        completed_at=timezone.now(),
+    )
+    world.task.refresh_from_db()
+    task_list = TaskList.objects.create(owner=world.user, name="Errands", position=1)
+    return WriteWorld(**vars(world), task_list=task_list)
+
+
+def _stored(world: WriteWorld) -> list[tuple[Any, ...]]:
+    """What a refused write may not touch: the tasks, their labels, the change
+    sequences, tombstones and idempotency records."""
+    return [
+        tuple(Task.objects.order_by("pk").values_list()),
+        tuple(TaskTombstone.objects.order_by("pk").values_list()),
+        tuple(ChangeSequence.objects.order_by("pk").values_list()),
+        tuple(IdempotencyRecord.objects.order_by("pk").values_list("scope", "key")),
+    ]
+
+
+def _user_alone(statements: list[str]) -> int:
+    return sum(
+        1
+        for sql in statements
+        if sql.lstrip().startswith("SELECT") and ('FROM "accounts_user"' in sql)
+    )
+
+
+@pytest.mark.parametrize("write", WRITES)
+@pytest.mark.parametrize(("change", "code"), revocations.CHANGES)
+def test_a_write_is_refused_after_the_account_changed_and_changes_nothing(
+    write: Write, change: Callable[[User], None], code: str
+) -> None:
+    world = _write_world()
+    change(world.user)
+    before = _stored(world)
+
+    response = write.send(world)
+
+    assert_problem(response, status.HTTP_401_UNAUTHORIZED, code)
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert not getattr(response.wsgi_request.user, "is_authenticated", False)
+    assert _stored(world) == before
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_the_same_write_with_the_account_unchanged_is_served(write: Write) -> None:
+    """The control for the table, with the statements each path costs."""
+    world = _write_world()
+
+    with CaptureQueriesContext(connection) as queries:
+        response = write.send(world)
+
+    assert response.status_code == write.ok, response.content
+    statements = [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+    # Every answer rests on a statement that read the user's row: the write's
+    # own, or one of the user alone.
+    assert any('"accounts_user"' in sql for sql in statements)
+    if not POSTGRESQL:
+        assert _user_alone(statements) == 1
+        return
+    assert _user_alone(statements) == int(write.alone), statements
+    if write.statements is not None:
+        assert len(statements) == write.statements, statements
+    if not write.alone:
+        (statement,) = statements
+        assert statement.lstrip().startswith("WITH")
+        assert "MD5" in statement
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_folded_write_answers_what_the_unfolded_one_does(
+    write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two users with the same tasks: the same write, folded for one and not for
+    the other, gives the same answer and leaves the same task."""
+    worlds = [_write_world(), _write_world()]
+
+    folded = write.send(worlds[0])
+    monkeypatch.setattr(TaskViewSet, "fold_user_check", frozenset({"list", "retrieve"}))
+    with CaptureQueriesContext(connection) as queries:
+        unfolded = write.send(worlds[1])
+
+    assert 'FROM "accounts_user"' in queries.captured_queries[0]["sql"]
+    assert folded.status_code == unfolded.status_code == write.ok
+    assert _comparable(folded, worlds[0]) == _comparable(unfolded, worlds[1])
+    assert _comparable_task(worlds[0]) == _comparable_task(worlds[1])
+
+
+# What differs between two users' otherwise equal tasks.
+_THEIRS = (
+    "id",
+    "owner_id",
+    "list_id",
+    "list",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "position",
+    "change_seq",
+)
+
+
+def _comparable(response: Any, world: WriteWorld) -> Any:
+    if not response.content:
+        return None
+    document = response.json()
+    return {k: v for k, v in document.items() if k not in _THEIRS} | {
+        "list is theirs": document.get("list") in (None, str(world.task_list.pk))
+    }
+
+
+def _comparable_task(world: WriteWorld) -> Any:
+    task = Task.objects.filter(pk=world.task.pk).values().first()
+    if task is None:
+        return None
+    return {k: v for k, v in task.items() if k not in _THEIRS}
+
+
+def test_a_row_condition_vouches_only_for_the_requester_it_carries() -> None:
+    vouched: list[bool] = []
+
+    class Pending(PendingPrincipal):
+        def vouch(self) -> None:
+            vouched.append(True)
+
+    RowCondition("TRUE", [], "default").matched()
+    assert vouched == []
+    RowCondition("TRUE", [], "default", Pending()).matched()
+    assert vouched == [True]
+
+
 # --- the pending principal ------------------------------------------------------------
 
 
@@ -221,10 +522,13 @@ def _view(action: str) -> TaskViewSet:
 
 def test_only_the_folding_actions_on_postgresql_get_a_pending_user(user: User) -> None:
     token = _access(user)
-    for action in ("list", "retrieve"):
+    for action in TaskViewSet.fold_user_check:
         pending = _authenticate(_view(action), token)
         assert isinstance(pending, PendingUser) is POSTGRESQL
-    for other in ("create", "update", "partial_update", "destroy", "changes", None):
+    assert {"list", "retrieve", "create", "partial_update", "destroy"} <= (
+        TaskViewSet.fold_user_check
+    )
+    for other in ("changes", "bulk", "move", None):
         assert isinstance(_authenticate(_view(other), token), User)  # type: ignore[arg-type]
 
 

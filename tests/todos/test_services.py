@@ -131,6 +131,45 @@ def test_values_travel_as_parameters_never_as_sql(user):
     assert not Task.objects.filter(owner=user).exists()
 
 
+class _Check:
+    """A services.Condition on nothing but its parameter, counting its matches."""
+
+    def __init__(self, holds: bool) -> None:
+        self.sql, self.params, self.db = "1 = %s", [1 if holds else 0], "default"
+        self.matches = 0
+
+    def matched(self) -> None:
+        self.matches += 1
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_a_create_with_an_owner_check_writes_only_while_it_holds(user, labelled):
+    label = Label.objects.create(owner=user, name="l")
+    labels = [label.pk] if labelled else []
+    seq = ChangeSequence.objects.get(owner=user).last_seq
+    refused = _Check(holds=False)
+
+    with pytest.raises(services.OwnerRefused):
+        services.task_create(
+            owner_id=user.pk, owner_check=refused, title="No", labels=labels
+        )
+
+    assert refused.matches == 0
+    assert not Task.objects.filter(owner=user).exists()
+    assert not TaskLabel.objects.filter(owner=user).exists()
+    assert ChangeSequence.objects.get(owner=user).last_seq == seq
+
+    held = _Check(holds=True)
+    task = services.task_create(
+        owner_id=user.pk, owner_check=held, title="Yes", labels=labels
+    )
+
+    assert held.matches == 1
+    stored = Task.objects.get(owner=user)
+    assert (stored.pk, stored.title, stored.change_seq) == (task.pk, "Yes", seq + 1)
+    assert services.task_labels(task) == [str(pk) for pk in labels]
+
+
 def test_a_write_answers_the_row_as_the_orm_reads_it(user):
     label = Label.objects.create(owner=user, name="l")
     task = services.task_create(
