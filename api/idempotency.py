@@ -37,7 +37,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
 from api.models import IdempotencyRecord
-from api.principals import PendingPrincipal
+from api.principals import checked
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -154,10 +154,9 @@ def idempotent(
             key = _valid_key(request)
             if key is None:
                 return handler(view, request, *args, **kwargs)
-            if isinstance(request.user, PendingPrincipal):
-                # A record is kept under the user's id: the user is checked before
-                # it is read or written, not after (a folded write's check).
-                request.user.verify()
+            # A record is kept under the user's id: the user is checked before it
+            # is read or written, not after (a folded write's check).
+            checked(request.user)
             owner = scope(view, request)
             digest = fingerprint(request)
             with transaction.atomic():

@@ -31,3 +31,8 @@ class PendingPrincipal:
 
     def verify(self) -> Any:
         raise NotImplementedError
+
+
+def checked(user: Any) -> Any:
+    """``user`` as a checked user: a pending one is verified now (its 401s)."""
+    return user.verify() if isinstance(user, PendingPrincipal) else user

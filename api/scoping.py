@@ -53,7 +53,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from api.permissions import IsOwner
-from api.principals import PendingPrincipal
+from api.principals import PendingPrincipal, checked
 
 OWNER_PERMISSIONS: tuple[type[BasePermission], ...] = (IsAuthenticated, IsOwner)
 
@@ -160,8 +160,7 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         now, on its own. ``owner_rows()`` (and what reads through it: ``get_row()``,
         ``get_row_condition()``) alone takes it pending.
         """
-        user = self._requester()
-        return user.verify() if isinstance(user, PendingPrincipal) else user
+        return checked(self._requester())
 
     def _requester(self) -> Any:
         user = self.request.user

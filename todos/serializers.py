@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from django.utils import timezone
 from rest_framework import serializers
 
-from api.principals import PendingPrincipal
+from api.principals import checked
 from api.problems import Conflict
 from api.serializers import StrictInputMixin, StrictSerializer
 from todos import services
@@ -93,8 +93,7 @@ def _requester(serializer: serializers.Serializer[Any]) -> Any:
     request = serializer.context.get("request")
     if request is None:  # pragma: no cover - the views always pass it
         raise RuntimeError("The serializer needs the request in its context.")
-    user = request.user
-    return user.verify() if isinstance(user, PendingPrincipal) else user
+    return checked(request.user)
 
 
 class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
