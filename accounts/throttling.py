@@ -4,12 +4,15 @@ endpoints that need no login."""
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import secrets
 import threading
 from typing import Any
 
 import redis
 from django.conf import settings
+from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.throttling import UserRateThrottle as DRFUserRateThrottle
@@ -30,27 +33,90 @@ end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
 """
+logger = logging.getLogger(__name__)
+
 _REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
 
 
+class ThrottleUnavailable(exceptions.APIException):
+    """Redis did not answer the throttle: the request was not counted, nor served."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The rate limiter is unavailable; retry shortly."
+    default_code = "throttle_unavailable"
+    wait = 5
+
+
+# A throttle that waits on a Redis that does not answer holds a worker: give up
+# after this long and answer 503 instead.
+_REDIS_TIMEOUT = 2.0
+
+
 class _SlidingWindow:
-    """The script, on one client per Redis URL and process (the client is
-    thread-safe): EVALSHA through ``execute_command``, and SCRIPT LOAD when the
-    server does not know the script (a restart, a SCRIPT FLUSH). redis-py's own
-    ``Script`` call goes through argument-checking wrappers that cost about a
-    third of the call's CPU (docs/performance.md)."""
+    """The script at one Redis URL: EVALSHA on a connection of this process and
+    thread, and SCRIPT LOAD when the server does not know the script (a restart, a
+    SCRIPT FLUSH).
+
+    The connection is redis-py's own (its URL options, TLS and hiredis parser), used
+    directly: the client's ``execute_command`` takes a connection from the pool and
+    gives it back through argument-checking and instrumentation wrappers that cost
+    more CPU than the round trip itself (docs/performance.md). A connection that
+    broke (Redis restarted, the network dropped it) is opened again once; if that
+    fails too, or Redis does not answer within ``_REDIS_TIMEOUT``, the request gets
+    a 503.
+    """
 
     def __init__(self, location: str) -> None:
-        self.client = redis.Redis.from_url(location)
+        self.client = redis.Redis.from_url(
+            location,
+            socket_timeout=_REDIS_TIMEOUT,
+            socket_connect_timeout=_REDIS_TIMEOUT,
+        )
         self.sha = hashlib.sha1(_SLIDING_WINDOW.encode()).hexdigest()  # noqa: S324
+        self._local = threading.local()
+
+    def _connection(self) -> Any:
+        """This thread's connection, made anew in a forked worker."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.connection = self.client.connection_pool.make_connection()
+            local.pid = os.getpid()
+        return local.connection
 
     def __call__(self, key: str, window_us: int, limit: int, member: str) -> Any:
         command = ("EVALSHA", self.sha, 1, key, window_us, limit, member)
+        connection = self._connection()
         try:
-            return self.client.execute_command(*command)
+            try:
+                return self._run(connection, command)
+            except redis.exceptions.ConnectionError:
+                # Broken since its last use: redis-py has closed it; this opens it.
+                return self._run(connection, command)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            connection.disconnect()
+            logger.warning("throttle: Redis unavailable: %s", type(exc).__name__)
+            raise ThrottleUnavailable() from None
+
+    def forget(self, key: str, member: str) -> None:
+        """Take a request back out of its window (its user was refused after all)."""
+        try:
+            self.client.zrem(key, member)
+        except redis.exceptions.RedisError as exc:
+            # The entry leaves the window with time: the user's budget is short by
+            # one request until then, which is all this costs.
+            logger.warning(
+                "throttle: could not forget a request: %s", type(exc).__name__
+            )
+
+    def _run(self, connection: Any, command: tuple[Any, ...]) -> Any:
+        connection.send_command(*command)
+        try:
+            return connection.read_response()
         except redis.exceptions.NoScriptError:
-            self.client.script_load(_SLIDING_WINDOW)
-            return self.client.execute_command(*command)
+            connection.send_command("SCRIPT", "LOAD", _SLIDING_WINDOW)
+            connection.read_response()
+            connection.send_command(*command)
+            return connection.read_response()
 
 
 _windows: dict[str, _SlidingWindow] = {}
@@ -113,8 +179,7 @@ class UserRateThrottle(DRFUserRateThrottle):
         # revoked token may not spend its user's budget.
         on_refusal = getattr(request.user, "on_refusal", None)
         if on_refusal is not None:
-            client = script.client
-            on_refusal(lambda: client.zrem(redis_key, member))
+            on_refusal(lambda: script.forget(redis_key, member))
         return True
 
     def wait(self) -> float | None:

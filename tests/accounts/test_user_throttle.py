@@ -7,6 +7,8 @@ rest of the suite (an in-memory cache) exercises.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 import uuid
@@ -23,9 +25,12 @@ from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts import services
-from accounts.throttling import UserRateThrottle
+from accounts import services, throttling
+from accounts.throttling import UserRateThrottle, _sliding_window
 from tests.factories import TaskFactory, UserFactory
+from tests.support.live import free_port
+from tests.support.problems import assert_problem
+from todos.models import Task
 
 pytestmark = pytest.mark.django_db
 
@@ -158,15 +163,109 @@ def test_redis_replies_are_parsed_by_hiredis(on_redis):
     in C when hiredis is installed (requirements/base.txt pins it)."""
     from redis.utils import HIREDIS_AVAILABLE
 
-    from accounts.throttling import _sliding_window
-
     assert HIREDIS_AVAILABLE
-    client = _sliding_window(REDIS_URL).client
-    connection = client.connection_pool.get_connection()
-    try:
-        assert type(connection._parser).__name__ == "_HiredisParser"
-    finally:
-        client.connection_pool.release(connection)
+    connection = _sliding_window(REDIS_URL)._connection()
+    assert type(connection._parser).__name__ == "_HiredisParser"
+
+
+def test_one_connection_per_thread_made_anew_after_a_fork(on_redis, monkeypatch):
+    window = _sliding_window(REDIS_URL)
+    mine = window._connection()
+    assert window._connection() is mine
+
+    theirs: list[object] = []
+    thread = threading.Thread(target=lambda: theirs.append(window._connection()))
+    thread.start()
+    thread.join()
+    assert theirs
+    assert theirs[0] is not mine
+
+    # A gunicorn worker forked from a master that had used the throttle must not
+    # share the master's socket.
+    forked = os.getpid() + 1
+    monkeypatch.setattr(throttling.os, "getpid", lambda: forked)
+    child = window._connection()
+    assert child is not mine
+    assert window._connection() is child
+
+
+def test_a_connection_redis_dropped_is_opened_again(on_redis, rate, auth_client):
+    """Redis restarted or the network dropped the idle socket: the next request
+    reconnects once, is served, and still counts."""
+    rate("3/min")
+    assert auth_client.get(LIST).status_code == status.HTTP_200_OK
+    connection = _sliding_window(REDIS_URL)._connection()
+    connection.send_command("CLIENT", "ID")
+    client_id = connection.read_response()
+    assert redis.Redis.from_url(REDIS_URL).client_kill_filter(_id=client_id) == 1
+
+    assert auth_client.get(LIST).status_code == status.HTTP_200_OK
+    assert auth_client.get(LIST).status_code == status.HTTP_200_OK
+    _assert_throttled(auth_client.get(LIST), 60)
+
+
+@pytest.fixture
+def unavailable_redis(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A Redis URL where something accepts connections and never answers."""
+    monkeypatch.setattr(throttling, "_REDIS_TIMEOUT", 0.2)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        yield f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+
+
+def _throttle_on(location: str):
+    cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": location,
+        "KEY_PREFIX": f"user-throttle-test-{uuid.uuid4().hex}",
+    }
+    return override_settings(CACHES={"default": cache})
+
+
+@pytest.mark.parametrize("where", ["closed port", "no answer"])
+def test_without_its_redis_the_api_answers_503_and_changes_nothing(
+    where, unavailable_redis, auth_client, user
+):
+    location = (
+        unavailable_redis
+        if where == "no answer"
+        else f"redis://127.0.0.1:{free_port()}/0"
+    )
+    task = TaskFactory.create(owner=user, title="before")
+    detail = reverse("todos:task-detail", args=[task.pk])
+    with _throttle_on(location):
+        responses = [
+            auth_client.get(LIST),
+            auth_client.post(LIST, {"title": "new"}, format="json"),
+            auth_client.patch(detail, {"title": "after"}, format="json"),
+            auth_client.delete(detail),
+        ]
+    for response in responses:
+        body = assert_problem(
+            response, status.HTTP_503_SERVICE_UNAVAILABLE, "throttle-unavailable"
+        )
+        assert response["Retry-After"] == "5"
+        assert "Redis" not in body["detail"]
+    assert list(Task.objects.filter(owner=user).values_list("title", flat=True)) == [
+        "before"
+    ]
+
+
+def test_a_refusal_redis_cannot_record_is_still_a_401(on_redis, rate, monkeypatch):
+    """Taking a refused request back out of the window is best effort: if Redis
+    fails just then, the answer stays the refusal, not a 500."""
+    rate("3/min")
+    user = UserFactory.create()
+    revoked = APIClient()
+    revoked.credentials(HTTP_AUTHORIZATION=f"Bearer {_access(user)}")
+    services.user_change_password(user=user, new_password="An0ther-long-passphrase")
+
+    def broken(*args: object) -> None:
+        raise redis.exceptions.ConnectionError("gone")
+
+    monkeypatch.setattr(_sliding_window(REDIS_URL).client, "zrem", broken)
+    assert_problem(revoked.get(LIST), status.HTTP_401_UNAUTHORIZED)
 
 
 def test_the_script_is_loaded_again_when_redis_forgot_it(on_redis, rate):
