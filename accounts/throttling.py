@@ -12,10 +12,11 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.throttling import UserRateThrottle as DRFUserRateThrottle
+
+from api.problems import ThrottleUnavailable
 
 # DRF's sliding window (at most N requests in any window), kept as a sorted set of
 # request times in microseconds, server clock, checked and recorded atomically.
@@ -38,20 +39,6 @@ logger = logging.getLogger(__name__)
 _REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
 
 
-class ThrottleUnavailable(exceptions.APIException):
-    """Redis did not answer the throttle: the request was not counted, nor served."""
-
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The rate limiter is unavailable; retry shortly."
-    default_code = "throttle_unavailable"
-    wait = 5
-
-
-# A throttle that waits on a Redis that does not answer holds a worker: give up
-# after this long and answer 503 instead.
-_REDIS_TIMEOUT = 2.0
-
-
 class _SlidingWindow:
     """The script at one Redis URL: EVALSHA on a connection of this process and
     thread, and SCRIPT LOAD when the server does not know the script (a restart, a
@@ -62,15 +49,15 @@ class _SlidingWindow:
     gives it back through argument-checking and instrumentation wrappers that cost
     more CPU than the round trip itself (docs/performance.md). A connection that
     broke (Redis restarted, the network dropped it) is opened again once; if that
-    fails too, or Redis does not answer within ``_REDIS_TIMEOUT``, the request gets
-    a 503.
+    fails too, or Redis does not answer within ``REDIS_TIMEOUT`` seconds, the
+    request gets a 503.
     """
 
     def __init__(self, location: str) -> None:
         self.client = redis.Redis.from_url(
             location,
-            socket_timeout=_REDIS_TIMEOUT,
-            socket_connect_timeout=_REDIS_TIMEOUT,
+            socket_timeout=settings.REDIS_TIMEOUT,
+            socket_connect_timeout=settings.REDIS_TIMEOUT,
         )
         self.sha = hashlib.sha1(_SLIDING_WINDOW.encode()).hexdigest()  # noqa: S324
         self._local = threading.local()

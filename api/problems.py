@@ -15,6 +15,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -31,6 +33,16 @@ class DatabaseUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The database is unavailable; retry shortly."
     default_code = "database_unavailable"
+    wait = 5
+
+
+class ThrottleUnavailable(exceptions.APIException):
+    """Redis, which holds the throttles' counters, cannot be reached or did not
+    answer in time: the request was neither counted nor served."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The rate limiter is unavailable; retry shortly."
+    default_code = "throttle_unavailable"
     wait = 5
 
 
@@ -98,6 +110,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         # connection at the end of the request, so the next one reconnects.
         logger.warning("database unavailable: %s", type(exc).__name__)
         exc = DatabaseUnavailable()
+    elif isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        # The cache (Redis) holds the throttles' counters only; the sign-up and
+        # token endpoints' throttles reach it through Django's cache.
+        logger.warning("throttle cache unavailable: %s", type(exc).__name__)
+        exc = ThrottleUnavailable()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -196,12 +196,19 @@ AUTH_PASSWORD_VALIDATORS = [
 # Shared by every worker process: Redis when REDIS_URL is set, else a database table
 # (created by the accounts migrations), never per-process memory.
 REDIS_URL = env_str("REDIS_URL", default="")
+# A request waits at most this long for Redis (connecting, or an answer), then gets
+# a 503 (api.problems.ThrottleUnavailable) instead of holding its worker.
+REDIS_TIMEOUT = 2.0
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("DJANGO_CACHE_KEY_PREFIX", default="taskapi"),
+            "OPTIONS": {
+                "socket_timeout": REDIS_TIMEOUT,
+                "socket_connect_timeout": REDIS_TIMEOUT,
+            },
         }
     }
 else:

@@ -205,10 +205,9 @@ def test_a_connection_redis_dropped_is_opened_again(on_redis, rate, auth_client)
 
 
 @pytest.fixture
-def unavailable_redis(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def unavailable_redis() -> Iterator[str]:
     """A Redis URL where something accepts connections and never answers."""
-    monkeypatch.setattr(throttling, "_REDIS_TIMEOUT", 0.2)
-    with socket.socket() as silent:
+    with socket.socket() as silent, override_settings(REDIS_TIMEOUT=0.2):
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         yield f"redis://127.0.0.1:{silent.getsockname()[1]}/0"

@@ -1,4 +1,4 @@
-"""Every API route while the database is unreachable: 503 problem+json, retry later.
+"""Every API route while the database, or Redis, is unreachable: 503, retry later.
 
 Driven by the route table of tests/support/routes.py, which must name every route the
 URLconf serves, so a new route is covered here as soon as it is in that table.
@@ -6,14 +6,18 @@ URLconf serves, so a new route is covered here as soon as it is in that table.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
+from django.test import override_settings
 from rest_framework import status
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.support.database import unreachable_database
+from tests.support.live import free_port
 from tests.support.routes import ROUTES, Row, World
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +47,32 @@ def _rows(*, needs_database: bool) -> list[Any]:
     ]
 
 
-def _call_during_outage(world: World, key: tuple[str, str], row: Row) -> Any:
+THROTTLE_UNAVAILABLE = {
+    "type": "urn:taskapi:problem:throttle-unavailable",
+    "title": "Service Unavailable",
+    "status": 503,
+    "detail": "The rate limiter is unavailable; retry shortly.",
+}
+
+
+@contextmanager
+def unreachable_redis() -> Iterator[None]:
+    """The throttles' cache is a Redis on a port where nothing listens."""
+    cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+    with override_settings(CACHES={"default": cache}):
+        yield
+
+
+def _call_during_outage(
+    world: World,
+    key: tuple[str, str],
+    row: Row,
+    outage: Callable[[], AbstractContextManager[None]] = unreachable_database,
+) -> Any:
     """Call the route as its usual caller would, with the database gone."""
     # Built first: some bodies (a refresh token) are written to the database.
     url, body = row.request(world)
@@ -55,7 +84,7 @@ def _call_during_outage(world: World, key: tuple[str, str], row: Row) -> Any:
         client.credentials(
             HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(world.owner)}"
         )
-    with unreachable_database():
+    with outage():
         return getattr(client, key[1].lower())(url, body, format="json")
 
 
@@ -96,3 +125,40 @@ def test_healthz_is_200_and_readyz_503_during_the_same_outage(client):
     assert ready["Content-Type"] == "application/problem+json"
     assert ready["Retry-After"] == "5"
     assert ready.json()["status"] == 503
+
+
+@pytest.mark.parametrize(("key", "row"), _rows(needs_database=True))
+def test_every_route_that_counts_requests_answers_503_while_redis_is_down(
+    world, key, row
+):
+    """Every route an authenticated caller uses counts the request in Redis
+    first, and so do the sign-up and token endpoints (per client and per email):
+    with Redis gone they answer 503 and run nothing. A public route that counts
+    nothing (verifying a Better Auth session, say) answers as usual."""
+    response = _call_during_outage(world, key, row, unreachable_redis)
+    if response.status_code != status.HTTP_503_SERVICE_UNAVAILABLE:
+        assert row.kind == "public", response.content[:300]
+        assert response.status_code < 500
+        return
+    assert response["Retry-After"] == "5"
+    if row.auth == "better-auth":
+        assert response["Content-Type"] == "application/json"
+        expected = {**THROTTLE_UNAVAILABLE, "message": THROTTLE_UNAVAILABLE["detail"]}
+        assert response.json() == expected
+    else:
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json() == THROTTLE_UNAVAILABLE
+
+
+def test_the_sign_up_and_token_endpoints_count_in_redis(world):
+    """The exception above is narrow: the endpoints that need no login still
+    count every attempt, so they too answer 503 without Redis."""
+    counted = [
+        key
+        for key, row in ROUTES.items()
+        if row.kind == "public"
+        and _call_during_outage(world, key, row, unreachable_redis).status_code
+        == status.HTTP_503_SERVICE_UNAVAILABLE
+    ]
+    names = {name for name, _ in counted}
+    assert {"accounts:register", "accounts:token"} <= names, names
