@@ -16,8 +16,6 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.throttling import UserRateThrottle as DRFUserRateThrottle
 
-from api.problems import ThrottleUnavailable
-
 # DRF's sliding window (at most N requests in any window), kept as a sorted set of
 # request times in microseconds, server clock, checked and recorded atomically.
 # Returns 0 when the request is allowed, else the microseconds until it would be.
@@ -49,8 +47,8 @@ class _SlidingWindow:
     gives it back through argument-checking and instrumentation wrappers that cost
     more CPU than the round trip itself (docs/performance.md). A connection that
     broke (Redis restarted, the network dropped it) is opened again once; if that
-    fails too, or Redis does not answer within ``REDIS_TIMEOUT`` seconds, the
-    request gets a 503.
+    fails too, or Redis does not answer within ``REDIS_TIMEOUT`` seconds, the error
+    is the request's 503 (``api.problems.ThrottleUnavailable``).
     """
 
     def __init__(self, location: str) -> None:
@@ -74,15 +72,11 @@ class _SlidingWindow:
         command = ("EVALSHA", self.sha, 1, key, window_us, limit, member)
         connection = self._connection()
         try:
-            try:
-                return self._run(connection, command)
-            except redis.exceptions.ConnectionError:
-                # Broken since its last use: redis-py has closed it; this opens it.
-                return self._run(connection, command)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            connection.disconnect()
-            logger.warning("throttle: Redis unavailable: %s", type(exc).__name__)
-            raise ThrottleUnavailable() from None
+            return self._run(connection, command)
+        except redis.exceptions.ConnectionError:
+            # Broken since its last use: redis-py has closed it; this opens it. A
+            # second failure is api.problems' 503, as is a timeout.
+            return self._run(connection, command)
 
     def forget(self, key: str, member: str) -> None:
         """Take a request back out of its window (its user was refused after all)."""
