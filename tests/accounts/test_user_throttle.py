@@ -11,7 +11,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -28,6 +27,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts import services, throttling
 from accounts.throttling import UserRateThrottle, _sliding_window
 from tests.factories import TaskFactory, UserFactory
+from tests.support.caches import redis_cache
 from tests.support.live import free_port
 from tests.support.problems import assert_problem
 from todos.models import Task
@@ -54,12 +54,7 @@ def on_redis() -> Iterator[None]:
         redis.Redis.from_url(REDIS_URL).ping()
     except redis.exceptions.ConnectionError:
         pytest.fail("Redis must run on 127.0.0.1:6379 (.ci/run starts it)")
-    cache = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": f"user-throttle-test-{uuid.uuid4().hex}",
-    }
-    with override_settings(CACHES={"default": cache}):
+    with redis_cache(REDIS_URL):
         yield
 
 
@@ -213,15 +208,6 @@ def unavailable_redis() -> Iterator[str]:
         yield f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
 
 
-def _throttle_on(location: str):
-    cache = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": location,
-        "KEY_PREFIX": f"user-throttle-test-{uuid.uuid4().hex}",
-    }
-    return override_settings(CACHES={"default": cache})
-
-
 @pytest.mark.parametrize("where", ["closed port", "no answer"])
 def test_without_its_redis_the_api_answers_503_and_changes_nothing(
     where, unavailable_redis, auth_client, user
@@ -233,7 +219,7 @@ def test_without_its_redis_the_api_answers_503_and_changes_nothing(
     )
     task = TaskFactory.create(owner=user, title="before")
     detail = reverse("todos:task-detail", args=[task.pk])
-    with _throttle_on(location):
+    with redis_cache(location):
         responses = [
             auth_client.get(LIST),
             auth_client.post(LIST, {"title": "new"}, format="json"),

@@ -6,16 +6,16 @@ URLconf serves, so a new route is covered here as soon as it is in that table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from django.test import override_settings
 from rest_framework import status
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from tests.support.caches import redis_cache
 from tests.support.database import unreachable_database
 from tests.support.live import free_port
 from tests.support.routes import ROUTES, Row, World
@@ -55,23 +55,17 @@ THROTTLE_UNAVAILABLE = {
 }
 
 
-@contextmanager
-def unreachable_redis() -> Iterator[None]:
+def unreachable_redis() -> AbstractContextManager[Any]:
     """The throttles' cache is a Redis on a port where nothing listens."""
-    cache = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-    }
-    with override_settings(CACHES={"default": cache}):
-        yield
+    location = f"redis://127.0.0.1:{free_port()}/0"
+    return redis_cache(location, socket_connect_timeout=0.5, socket_timeout=0.5)
 
 
 def _call_during_outage(
     world: World,
     key: tuple[str, str],
     row: Row,
-    outage: Callable[[], AbstractContextManager[None]] = unreachable_database,
+    outage: Callable[[], AbstractContextManager[Any]] = unreachable_database,
 ) -> Any:
     """Call the route as its usual caller would, with the database gone."""
     # Built first: some bodies (a refresh token) are written to the database.
