@@ -1,14 +1,16 @@
 """gunicorn settings for `make serve`; every knob comes from the environment.
 
-WEB_CONCURRENCY worker processes (default: 2 per core + 1), each with GUNICORN_THREADS
+WEB_CONCURRENCY worker processes (default: one per core), each with GUNICORN_THREADS
 threads (default 1: the sync worker; the gthread worker when above 1). Each thread
 holds at most one database connection, so workers x threads is the most connections
 one instance opens.
 
 Sync workers were measured fastest here (docs/performance.md): no thread switching
-and no contention for the GIL, and the worker count covers the database's round
-trips when it is close by. A worker waits out each round trip, so with a distant
-database (tens of milliseconds) raise WEB_CONCURRENCY or use threads. A sync worker
+and no contention for the GIL. One per core was measured ahead of gunicorn's usual
+2 per core + 1 beside a close database: fewer processes taking turns on the cores
+leave each one's caches warmer, and a request costs less CPU. A worker waits out
+each round trip, so with a distant database (milliseconds or more, as from another
+region) raise WEB_CONCURRENCY or use threads. A sync worker
 reads a request and writes its answer itself: put a buffering proxy in front (every
 platform's router is one), as gunicorn advises.
 """
@@ -17,7 +19,7 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = os.environ.get(
     "GUNICORN_WORKER_CLASS", "gthread" if threads > 1 else "sync"

@@ -36,3 +36,15 @@ def test_the_longest_next_link_fits_in_a_request_line():
     path = f"/api/v1/tasks/?search={search}&{filters}&cursor={'x' * CURSOR_MAX_LENGTH}"
     line = f"GET {path} HTTP/1.1"
     assert len(line) <= limit
+
+
+def test_one_sync_worker_per_core_unless_the_environment_says_otherwise(monkeypatch):
+    # docs/performance.md: one per core measured ahead of 2 per core + 1 here.
+    for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("multiprocessing.cpu_count", lambda: 6)
+    conf = runpy.run_path(str(CONF))
+    assert (conf["workers"], conf["threads"], conf["worker_class"]) == (6, 1, "sync")
+
+    monkeypatch.setenv("WEB_CONCURRENCY", "13")
+    assert runpy.run_path(str(CONF))["workers"] == 13
