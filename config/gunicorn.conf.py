@@ -10,9 +10,9 @@ and no contention for the GIL. One per core was measured ahead of gunicorn's usu
 2 per core + 1 beside a close database: fewer processes taking turns on the cores
 leave each one's caches warmer, and a request costs less CPU. A worker waits out
 each round trip, so with a distant database (milliseconds or more, as from another
-region) raise WEB_CONCURRENCY or use threads. A sync worker
-reads a request and writes its answer itself: put a buffering proxy in front (every
-platform's router is one), as gunicorn advises.
+region) raise WEB_CONCURRENCY or use threads. A sync worker reads a request and
+writes its answer itself: put a buffering proxy in front (every platform's router
+is one), as gunicorn advises.
 """
 
 import multiprocessing
