@@ -52,6 +52,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from api.middleware import release_with_view
 from api.permissions import IsOwner
 from api.principals import PendingPrincipal, checked
 
@@ -307,6 +308,13 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
 
     def get_permissions(self) -> Sequence[Any]:
         return super().get_permissions()
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        """DRF's, released with the view once the response is rendered
+        (``api.middleware.ReleaseRequestMiddleware``)."""
+        serializer = super().get_serializer(*args, **kwargs)
+        release_with_view(self, serializer)
+        return serializer
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> Any:
         """Save a new row owned by the requester; returns it.

@@ -17,6 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
+from api.middleware import release_with_view
 from api.schema import DATE_TIME_RANGE, NOT_BLANK_TEXT_PATTERN, WHITESPACE
 from api.serializers import RFC3339_MESSAGE, rfc3339_text
 from todos.models import (
@@ -319,3 +320,14 @@ class StrictFilterBackend(DjangoFilterBackend):
             # deep-copies every filter on each request (a tenth of a plain list's CPU).
             return queryset
         return super().filter_queryset(request, queryset, view)
+
+    def get_filterset(
+        self, request: Request, queryset: QuerySet[Any], view: Any
+    ) -> django_filters.FilterSet | None:
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None:
+            # Its filters and its form's fields point back at them: both are
+            # cleared with the view (api.middleware.ReleaseRequestMiddleware).
+            release_with_view(view, filterset.form)
+            release_with_view(view, filterset)
+        return filterset

@@ -72,6 +72,8 @@ MIDDLEWARE = [
     # SITE_MIDDLEWARE, below, for every path outside /api/.
     "api.middleware.SiteMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Lets reference counting free a rendered DRF response's view and requests.
+    "api.middleware.ReleaseRequestMiddleware",
     # Innermost: the problem 404 it substitutes still gets every header above.
     "api.middleware.ApiNotFoundMiddleware",
 ]
