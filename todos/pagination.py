@@ -11,7 +11,9 @@ clear 400, never a database error.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
+import hmac
 import json
 import math
 import re
@@ -25,7 +27,9 @@ from urllib import parse
 from django.core import signing
 from django.db.models import F, Field, Q, QuerySet
 from django.db.models.expressions import OrderBy
+from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
+from django.utils.encoding import force_bytes
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
@@ -105,6 +109,31 @@ def _longest_cursor() -> int:
 
 
 CURSOR_MAX_LENGTH = _longest_cursor()
+# The digest of no filters at all, the common case (TaskCursorPagination._filters).
+_NO_FILTERS = hashlib.sha256(b"[]").hexdigest()[:16]
+
+
+class CursorSigner(signing.TimestampSigner):
+    """Django's ``TimestampSigner``: the same signatures, so the same cursors as
+    ``signing.dumps(..., compress=True)`` and the same checks as ``signing.loads``
+    (``SECRET_KEY_FALLBACKS`` included), with each salt and key's HMAC prepared
+    once per process instead of for every signature."""
+
+    def signature(self, value: str | bytes, key: str | bytes | None = None) -> str:
+        # Signer.signature(): base64_hmac(self.salt + "signer", value, key).
+        salt = cast(str, self.salt)  # the cursors' salts are text
+        mac = _keyed_hmac(salt + "signer", key or self.key, self.algorithm)
+        mac = mac.copy()
+        mac.update(force_bytes(value))
+        return signing.b64_encode(mac.digest()).decode()
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyed_hmac(key_salt: str, secret: str | bytes, algorithm: str) -> hmac.HMAC:
+    """``salted_hmac(key_salt, value, secret)`` before it reads ``value``: its key
+    derived, its digest's inner state keyed; copies go on with the value.
+    Never updated itself. One per user (the salt names the user), at most 1,024."""
+    return salted_hmac(key_salt, b"", secret, algorithm=algorithm)
 
 
 def _quote(value: str) -> str:
@@ -115,18 +144,31 @@ def _quote(value: str) -> str:
     return parse.quote_plus(value, safe=":").replace(":", "%3A")
 
 
+class QueryUrl:
+    """A URL taken apart once, to be given one query parameter after another."""
+
+    def __init__(self, url: str) -> None:
+        self.scheme, self.netloc, self.path, query, self.fragment = parse.urlsplit(url)
+        self.params = parse.parse_qs(query, keep_blank_values=True)
+
+    def with_param(self, key: str, value: str) -> str:
+        """DRF's ``replace_query_param(url, key, value)``: the same URL (parameters
+        in order of name, each value quoted as ``urlencode`` does), at a cursor's
+        cost."""
+        params = {**self.params, key: [value]}
+        query = "&".join(
+            f"{_quote(name)}={_quote(item)}"
+            for name, values in sorted(params.items())
+            for item in values
+        )
+        return parse.urlunsplit(
+            (self.scheme, self.netloc, self.path, query, self.fragment)
+        )
+
+
 def with_query_param(url: str, key: str, value: str) -> str:
-    """DRF's ``replace_query_param(url, key, value)``, the same URL (parameters in
-    order of name, each value quoted as ``urlencode`` does), at a cursor's cost."""
-    scheme, netloc, path, query, fragment = parse.urlsplit(url)
-    params = parse.parse_qs(query, keep_blank_values=True)
-    params[key] = [value]
-    query = "&".join(
-        f"{_quote(name)}={_quote(item)}"
-        for name, values in sorted(params.items())
-        for item in values
-    )
-    return parse.urlunsplit((scheme, netloc, path, query, fragment))
+    """DRF's ``replace_query_param(url, key, value)``, the same URL, cheaper."""
+    return QueryUrl(url).with_param(key, value)
 
 
 def _encode_value(value: Any) -> Any:
@@ -209,10 +251,8 @@ class TaskCursorPagination(BasePagination):
     ) -> list[Any]:
         """The page ``request`` asks for, its rows from ``read``, one stretch at a
         time; rows are ``values_list(*columns)`` tuples, dicts or instances."""
-        self.request = request
+        self._start(request)
         self.columns = columns
-        self.ordering_name = self._ordering(request)
-        self.key = ORDERINGS[self.ordering_name]
         size = self._page_size(request)
         position = self._position(request)
         reverse = bool(position and position["r"])
@@ -269,10 +309,20 @@ class TaskCursorPagination(BasePagination):
         An unknown ordering is the same 400
         the list gives.
         """
+        self._start(request)
+        return self._cursor(row, reverse)
+
+    def _start(self, request: Request) -> None:
+        """Take ``request``'s ordering; what its cursors need, worked out once:
+        the digest of its filters and the signer for its user (signed per user:
+        another user's cursor fails like a tampered one)."""
         self.request = request
         self.ordering_name = self._ordering(request)
         self.key = ORDERINGS[self.ordering_name]
-        return self._cursor(row, reverse)
+        self.filters = self._filters()
+        self.signer = CursorSigner(salt=f"{_SALT}:{request.user.pk}")
+        # The page's URL, taken apart when a link first needs it.
+        self.url: QueryUrl | None = None
 
     # --- parameters ------------------------------------------------------------------
 
@@ -324,16 +374,14 @@ class TaskCursorPagination(BasePagination):
         raw = request.query_params.get(self.cursor_query_param)
         if raw is None:
             return None
-        error = ValidationError(
-            {self.cursor_query_param: ["Invalid cursor."]}, code="invalid_cursor"
-        )
         if len(raw) > CURSOR_MAX_LENGTH or not _CURSOR_RE.match(raw):
-            raise error
+            raise self._mismatch("Invalid cursor.")
         try:
-            payload = signing.loads(raw, salt=self._salt())
+            # signing.loads(raw, salt=...), with the request's signer.
+            payload = self.signer.unsign_object(raw)
             if payload["o"] != self.ordering_name:
                 raise self._mismatch("This cursor belongs to another ordering.")
-            if payload["f"] != self._filters():
+            if payload["f"] != self.filters:
                 raise self._mismatch("This cursor belongs to other filters.")
             return {
                 "v": _decode_value(self.key.column, payload["v"]),
@@ -343,16 +391,12 @@ class TaskCursorPagination(BasePagination):
         except ValidationError:
             raise
         except (signing.BadSignature, KeyError, TypeError, ValueError):
-            raise error from None
+            raise self._mismatch("Invalid cursor.") from None
 
     def _mismatch(self, message: str) -> ValidationError:
         return ValidationError(
             {self.cursor_query_param: [message]}, code="invalid_cursor"
         )
-
-    def _salt(self) -> str:
-        # Signed per user: another user's cursor fails like a tampered one.
-        return f"{_SALT}:{self.request.user.pk}"
 
     def _filters(self) -> str:
         """A digest of the filter parameters: a cursor continues only its own list."""
@@ -362,6 +406,8 @@ class TaskCursorPagination(BasePagination):
             if name not in _NOT_FILTERS
             for value in values
         )
+        if not params:
+            return _NO_FILTERS
         return hashlib.sha256(json.dumps(params).encode()).hexdigest()[:16]
 
     # --- keyset ----------------------------------------------------------------------
@@ -397,18 +443,18 @@ class TaskCursorPagination(BasePagination):
     def _cursor(self, row: Any, reverse: bool) -> str:
         payload = {
             "o": self.ordering_name,
-            "f": self._filters(),
+            "f": self.filters,
             "v": _encode_value(_field(row, self.key.column, self.columns)),
             "i": str(_field(row, "id", self.columns)),
             "r": reverse,
         }
-        return signing.dumps(payload, salt=self._salt(), compress=True)
+        # signing.dumps(payload, salt=..., compress=True), with the request's signer.
+        return self.signer.sign_object(payload, compress=True)
 
     def _link(self, row: Any, reverse: bool) -> str:
-        url = self.request.build_absolute_uri()
-        return with_query_param(
-            url, self.cursor_query_param, self._cursor(row, reverse)
-        )
+        if self.url is None:
+            self.url = QueryUrl(self.request.build_absolute_uri())
+        return self.url.with_param(self.cursor_query_param, self._cursor(row, reverse))
 
     def get_next_link(self) -> str | None:
         if not self.has_next or not self.page:
