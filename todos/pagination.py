@@ -213,12 +213,69 @@ class Stretch:
     # All that the query depends on but the cursor's values: ordering, direction,
     # which of its ranges, how many rows.
     shape: tuple[Any, ...]
-    where: Q
+    # The range's condition with the cursor's values in it, built when asked for:
+    # a read that compiles its SQL once per shape needs ``parametrized`` only.
+    condition: Callable[[], Q]
     # ``where`` with the cursor's values as slots "value" and "id" (in ``values``).
     parametrized: Q
     values: dict[str, Any]
     order: tuple[OrderBy, ...]
     limit: int
+
+    @property
+    def where(self) -> Q:
+        return self.condition()
+
+
+def _after(key: SortKey, position: dict[str, Any], reverse: bool) -> list[Q]:
+    """Rows strictly after ``position`` in the direction being read.
+
+    One condition per contiguous stretch of the ``(owner, key, id)`` index, in
+    reading order; the page reads them one after the other until it is full. A
+    nullable key has two stretches, the dated rows and the NULLs (which count as
+    larger than every value): one ``... OR key IS NULL`` would make PostgreSQL
+    filter the owner's rows from the start of the index instead of seeking to the
+    position, so a deep page would cost as much as reading up to it.
+    """
+    forward_desc = key.descending != reverse
+    value, last_id = position["v"], position["i"]
+    op = "<" if forward_desc else ">"
+    if key.unique:
+        return [Q(**{f"{key.column}__{'lt' if op == '<' else 'gt'}": value})]
+    if not key.nullable:
+        return [Q(RowCompare((key.column, "id"), op, (value, last_id)))]
+    is_null = Q(**{f"{key.column}__isnull": True})
+    not_null = Q(**{f"{key.column}__isnull": False})
+    if value is None:
+        null_tail = is_null & Q(**{"id__lt" if forward_desc else "id__gt": last_id})
+        # Descending, the NULLs come first and every dated row follows them.
+        return [null_tail, not_null] if forward_desc else [null_tail]
+    beyond = Q(RowCompare((key.column, "id"), op, (value, last_id))) & not_null
+    # Ascending, the NULLs follow the last dated row.
+    return [beyond] if forward_desc else [beyond, is_null]
+
+
+@functools.lru_cache(maxsize=128)
+def _plan(
+    ordering: str, reverse: bool, null_value: bool | None
+) -> tuple[tuple[Q, ...], tuple[OrderBy, ...]]:
+    """A page's ranges, as conditions on the slots "value" and "id", and its order.
+
+    They depend only on the ordering, the direction and, for a page after a cursor,
+    whether the cursor's value is NULL (``None`` for a first page): built once per
+    process for each of these (at most 72) and shared by every request, as the
+    compiled SQL they are read through is (Django copies the expressions it
+    resolves and changes neither).
+    """
+    key = ORDERINGS[ordering]
+    order = tuple(key.order_by(reverse=reverse))
+    if null_value is None:
+        return (Q(),), order
+    slots = {
+        "v": None if null_value else Slot("value", _task_field(key.column)),
+        "i": Slot("id", _task_field("id")),
+    }
+    return tuple(_after(key, slots, reverse)), order
 
 
 class TaskCursorPagination(BasePagination):
@@ -241,7 +298,9 @@ class TaskCursorPagination(BasePagination):
             rows = queryset.filter(stretch.where).order_by(*stretch.order)
             return list(rows[: stretch.limit])
 
-        return self.paginate(request, read, tuple(getattr(queryset, "_fields", ())))
+        # A values_list() queryset names its columns; a queryset of models, None.
+        columns = getattr(queryset, "_fields", None) or ()
+        return self.paginate(request, read, tuple(columns))
 
     def paginate(
         self,
@@ -257,35 +316,22 @@ class TaskCursorPagination(BasePagination):
         position = self._position(request)
         reverse = bool(position and position["r"])
 
-        order = tuple(self.key.order_by(reverse=reverse))
-        if position is None:
-            ranges = [(Q(), Q())]
-            values: dict[str, Any] = {}
-        else:
-            slots = {
-                "v": None
-                if position["v"] is None
-                else Slot("value", _task_field(self.key.column)),
-                "i": Slot("id", _task_field("id")),
-            }
-            ranges = list(
-                zip(
-                    self._after(position, reverse),
-                    self._after(slots, reverse),
-                    strict=True,
-                )
-            )
-            values = {"value": position["v"], "id": position["i"]}
+        null_value = None if position is None else position["v"] is None
+        ranges, order = _plan(self.ordering_name, reverse, null_value)
+        values = (
+            {} if position is None else {"value": position["v"], "id": position["i"]}
+        )
+
+        def condition(index: int) -> Q:
+            if position is None:
+                return Q()
+            return _after(self.key, position, reverse)[index]
+
         page: list[Any] = []
-        for index, (where, parametrized) in enumerate(ranges):
+        for index, parametrized in enumerate(ranges):
             limit = size + 1 - len(page)
-            shape = (
-                self.ordering_name,
-                reverse,
-                None if position is None else position["v"] is None,
-                index,
-                limit,
-            )
+            shape = (self.ordering_name, reverse, null_value, index, limit)
+            where = functools.partial(condition, index)
             page.extend(read(Stretch(shape, where, parametrized, values, order, limit)))
             if len(page) > size:
                 break
@@ -410,35 +456,7 @@ class TaskCursorPagination(BasePagination):
             return _NO_FILTERS
         return hashlib.sha256(json.dumps(params).encode()).hexdigest()[:16]
 
-    # --- keyset ----------------------------------------------------------------------
-
-    def _after(self, position: dict[str, Any], reverse: bool) -> list[Q]:
-        """Rows strictly after ``position`` in the direction being read.
-
-        One condition per contiguous stretch of the ``(owner, key, id)`` index, in
-        reading order; the page reads them one after the other until it is full. A
-        nullable key has two stretches, the dated rows and the NULLs (which count as
-        larger than every value): one ``... OR key IS NULL`` would make PostgreSQL
-        filter the owner's rows from the start of the index instead of seeking to the
-        position, so a deep page would cost as much as reading up to it.
-        """
-        key = self.key
-        forward_desc = key.descending != reverse
-        value, last_id = position["v"], position["i"]
-        op = "<" if forward_desc else ">"
-        if key.unique:
-            return [Q(**{f"{key.column}__{'lt' if op == '<' else 'gt'}": value})]
-        if not key.nullable:
-            return [Q(RowCompare((key.column, "id"), op, (value, last_id)))]
-        is_null = Q(**{f"{key.column}__isnull": True})
-        not_null = Q(**{f"{key.column}__isnull": False})
-        if value is None:
-            null_tail = is_null & Q(**{"id__lt" if forward_desc else "id__gt": last_id})
-            # Descending, the NULLs come first and every dated row follows them.
-            return [null_tail, not_null] if forward_desc else [null_tail]
-        beyond = Q(RowCompare((key.column, "id"), op, (value, last_id))) & not_null
-        # Ascending, the NULLs follow the last dated row.
-        return [beyond] if forward_desc else [beyond, is_null]
+    # --- cursors and links ------------------------------------------------------------
 
     def _cursor(self, row: Any, reverse: bool) -> str:
         payload = {

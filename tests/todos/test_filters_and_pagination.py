@@ -118,6 +118,37 @@ def test_a_minted_cursor_is_bound_to_its_user_and_filters(
 
 
 @pytest.mark.parametrize(
+    "ordering", ["-created_at", "due_at", "-due_at", "title", "-priority"]
+)
+def test_drfs_entry_pages_a_queryset_as_the_list_does(auth_client, user, ordering):
+    """``paginate_queryset``, DRF's way in (a view without its own list): the same
+    pages, forwards and back, with the cursor's values in the query itself."""
+    tasks = TaskFactory.create_batch(7, owner=user)
+    for n, task in enumerate(tasks[:4]):
+        Task.objects.filter(pk=task.pk).update(due_at=_days(n % 2))
+    params = {"ordering": ordering, "page_size": 2}
+    paginator = TaskCursorPagination()
+
+    def page(cursor: str | None) -> list[str]:
+        query = params if cursor is None else {**params, "cursor": cursor}
+        request = Request(APIRequestFactory().get(LIST, query))
+        request.user = user
+        rows = paginator.paginate_queryset(Task.objects.filter(owner=user), request)
+        return [str(row.pk) for row in rows]
+
+    def cursor(link: str | None) -> str | None:
+        return None if link is None else parse_qs(urlsplit(link).query)["cursor"][0]
+
+    seen = page(None)
+    while paginator.get_next_link() is not None and len(seen) < 20:
+        seen += page(cursor(paginator.get_next_link()))
+    assert seen == _walk(auth_client, params)
+    assert len(set(seen)) == 7
+    # And back from the last page (the 7th task) to the one before it.
+    assert page(cursor(paginator.get_previous_link())) == seen[4:6]
+
+
+@pytest.mark.parametrize(
     "params",
     [{}, {"ordering": "title", "page_size": 1}, {"status": "pending", "search": "a"}],
     ids=["no-filters", "no-filters-other-page", "filters"],
