@@ -109,8 +109,6 @@ def _longest_cursor() -> int:
 
 
 CURSOR_MAX_LENGTH = _longest_cursor()
-# The digest of no filters at all, the common case (TaskCursorPagination._filters).
-_NO_FILTERS = hashlib.sha256(b"[]").hexdigest()[:16]
 
 
 class CursorSigner(signing.TimestampSigner):
@@ -122,8 +120,7 @@ class CursorSigner(signing.TimestampSigner):
     def signature(self, value: str | bytes, key: str | bytes | None = None) -> str:
         # Signer.signature(): base64_hmac(self.salt + "signer", value, key).
         salt = cast(str, self.salt)  # the cursors' salts are text
-        mac = _keyed_hmac(salt + "signer", key or self.key, self.algorithm)
-        mac = mac.copy()
+        mac = _keyed_hmac(salt + "signer", key or self.key, self.algorithm).copy()
         mac.update(force_bytes(value))
         return signing.b64_encode(mac.digest()).decode()
 
@@ -359,8 +356,8 @@ class TaskCursorPagination(BasePagination):
         return self._cursor(row, reverse)
 
     def _start(self, request: Request) -> None:
-        """Take ``request``'s ordering; what its cursors need, worked out once:
-        the digest of its filters and the signer for its user (signed per user:
+        """Take ``request``'s ordering; what its cursors need, worked out once per
+        page: the digest of its filters and the signer for its user (signed per user:
         another user's cursor fails like a tampered one)."""
         self.request = request
         self.ordering_name = self._ordering(request)
@@ -452,8 +449,6 @@ class TaskCursorPagination(BasePagination):
             if name not in _NOT_FILTERS
             for value in values
         )
-        if not params:
-            return _NO_FILTERS
         return hashlib.sha256(json.dumps(params).encode()).hexdigest()[:16]
 
     # --- cursors and links ------------------------------------------------------------
