@@ -9,11 +9,12 @@ import time
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, models
 from django.db.backends.postgresql.psycopg_any import register_tzloader
 from psycopg.postgres import types
 from psycopg.pq import Format
 
+from accounts.models import User
 from tests.factories import TaskFactory
 from todos.models import Task
 
@@ -64,6 +65,68 @@ def test_the_orm_reads_aware_utc_datetimes():
     assert again.created_at == task.created_at
     assert again.created_at.utcoffset() == datetime.timedelta(0)
     assert again.owner.date_joined == task.owner.date_joined
+
+
+# --- Rows in binary: the same values for less work on both sides -------------------
+
+EVERY_TASK_COLUMN = (
+    "SELECT t.id, t.owner_id, t.list_id, t.title, t.description, t.status, "
+    "t.priority, t.position, t.version, t.due_at, t.completed_at, t.created_at, "
+    "t.updated_at, u.is_active, u.email, u.date_joined, "
+    "'2024-02-29 23:59:59.000001+00'::timestamptz, '2024-02-29'::date, "
+    "'a,b'::text FROM todos_task t JOIN accounts_user u ON u.id = t.owner_id "
+    "WHERE t.id = %s"
+)
+
+
+def _read(sql, params, *, binary):
+    with connection.cursor() as cursor:
+        if binary:
+            connection.read_binary(cursor)
+        cursor.execute(sql, params)
+        return cursor.fetchone(), cursor.cursor.format
+
+
+def test_rows_read_in_binary_are_the_rows_read_as_text():
+    task = TaskFactory.create(
+        due_at=datetime.datetime(2031, 1, 31, 17, 5, 1, 7, tzinfo=datetime.UTC),
+        completed_at=None,
+    )
+    text, text_format = _read(EVERY_TASK_COLUMN, [task.pk], binary=False)
+    binary, binary_format = _read(EVERY_TASK_COLUMN, [task.pk], binary=True)
+    assert (text_format, binary_format) == (Format.TEXT, Format.BINARY)
+    assert binary == text
+    assert [type(value) for value in binary] == [type(value) for value in text]
+    times = [value for value in binary if isinstance(value, datetime.datetime)]
+    assert len(times) == 5
+    assert all(value.tzinfo is datetime.UTC for value in times)
+
+
+def test_only_fields_that_load_the_same_are_read_in_binary():
+    def field(model, name):
+        return model._meta.get_field(name)
+
+    # uuid, text, integers, booleans, times, and a foreign key (its target's uuid).
+    same = [
+        field(Task, name)
+        for name in ("id", "title", "description", "priority", "due_at", "list")
+    ] + [field(User, "is_active"), field(User, "date_joined")]
+    assert connection.reads_in_binary(same)
+    assert connection.reads_in_binary([])
+    # Django reads JSON, inet and cidr as text; psycopg's binary load parses them.
+    for other in (models.JSONField(), models.GenericIPAddressField()):
+        assert not connection.reads_in_binary([other])
+        assert not connection.reads_in_binary([*same, other])
+
+
+def test_no_rows_in_binary_unless_the_compiled_timestamptz_loader_reads_the_times(
+    monkeypatch,
+):
+    fields = [Task._meta.get_field("created_at"), Task._meta.get_field("id")]
+    assert connection.reads_in_binary(fields)
+    # In any other zone Django pins its own (text) loader to it; binary would not be.
+    monkeypatch.setattr(connection, "_compiled_timestamptz", lambda: False)
+    assert not connection.reads_in_binary(fields)
 
 
 # --- The health check: no round trip on a connection that is plainly alive ---------

@@ -7,7 +7,9 @@ import uuid
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
+from django.db.models import JSONField, Value
 from django.http import Http404
+from psycopg.pq import Format
 from rest_framework import mixins, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.filters import BaseFilterBackend
@@ -242,6 +244,42 @@ def test_rows_a_filter_backend_narrows_are_compiled_for_the_request_alone(
     assert [title for _, title in rows] == ["c"]
     assert _compiled("narrowed") == []
     assert len(_view(user).owner_rows().read("narrowed", _titles_after, after="a")) == 2
+
+
+def _formats_read(view, key, build) -> tuple[list, list]:
+    """The rows of ``build`` and the result format of each statement sent."""
+    formats = []
+
+    def spy(execute, sql, params, many, context):
+        formats.append(context["cursor"].cursor.format)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        rows = view.owner_rows().read(key, build, after="a")
+    return rows, formats
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's format")
+def test_rows_whose_columns_load_the_same_come_in_binary(user):
+    task = TaskFactory.create(owner=user, title="b")
+    rows, formats = _formats_read(_view(user), "titles", _titles_after)
+    assert rows == [(task.pk, "b")]
+    assert formats == [Format.BINARY]
+    (cached,) = _compiled("titles")
+    assert cached.binary
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's format")
+def test_rows_with_a_column_django_reads_as_text_come_as_text(user):
+    task = TaskFactory.create(owner=user, title="b")
+
+    def with_json(rows, after=None):
+        doc = Value({"kept": ["as", "text"]}, output_field=JSONField())
+        return _titles_after(rows, after).annotate(doc=doc).values_list("id", "doc")
+
+    rows, formats = _formats_read(_view(user), "with json", with_json)
+    assert rows == [(task.pk, {"kept": ["as", "text"]})]
+    assert formats == [Format.TEXT]
 
 
 def test_a_query_that_matches_nothing_costs_no_query(user, django_assert_num_queries):
