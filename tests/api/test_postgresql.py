@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime
 import select
 import time
+from typing import Any
 
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.postgresql.psycopg_any import register_tzloader
 from psycopg.postgres import types
 from psycopg.pq import Format
 
 from accounts.models import User
+from api.postgresql.base import DatabaseWrapper
 from tests.factories import TaskFactory
 from todos.models import Task
 
@@ -79,10 +81,17 @@ EVERY_TASK_COLUMN = (
 )
 
 
+def _backend() -> DatabaseWrapper:
+    """The default connection itself (``connection`` is a proxy to it)."""
+    backend = connections[DEFAULT_DB_ALIAS]
+    assert isinstance(backend, DatabaseWrapper)
+    return backend
+
+
 def _read(sql, params, *, binary):
     with connection.cursor() as cursor:
         if binary:
-            connection.read_binary(cursor)
+            _backend().read_binary(cursor)
         cursor.execute(sql, params)
         return cursor.fetchone(), cursor.cursor.format
 
@@ -111,22 +120,24 @@ def test_only_fields_that_load_the_same_are_read_in_binary():
         field(Task, name)
         for name in ("id", "title", "description", "priority", "due_at", "list")
     ] + [field(User, "is_active"), field(User, "date_joined")]
-    assert connection.reads_in_binary(same)
-    assert connection.reads_in_binary([])
+    backend = _backend()
+    assert backend.reads_in_binary(same)
+    assert backend.reads_in_binary([])
     # Django reads JSON, inet and cidr as text; psycopg's binary load parses them.
     for other in (models.JSONField(), models.GenericIPAddressField()):
-        assert not connection.reads_in_binary([other])
-        assert not connection.reads_in_binary([*same, other])
+        assert not backend.reads_in_binary([other])
+        assert not backend.reads_in_binary([*same, other])
 
 
 def test_no_rows_in_binary_unless_the_compiled_timestamptz_loader_reads_the_times(
     monkeypatch,
 ):
-    fields = [Task._meta.get_field("created_at"), Task._meta.get_field("id")]
-    assert connection.reads_in_binary(fields)
+    fields: list[Any] = [Task._meta.get_field("created_at"), Task._meta.get_field("id")]
+    backend = _backend()
+    assert backend.reads_in_binary(fields)
     # In any other zone Django pins its own (text) loader to it; binary would not be.
-    monkeypatch.setattr(connection, "_compiled_timestamptz", lambda: False)
-    assert not connection.reads_in_binary(fields)
+    monkeypatch.setattr(backend, "_compiled_timestamptz", lambda: False)
+    assert not backend.reads_in_binary(fields)
 
 
 # --- The health check: no round trip on a connection that is plainly alive ---------
