@@ -123,9 +123,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def reads_in_binary(self, fields: Sequence[Field[Any, Any]]) -> bool:
         """Whether rows of ``fields`` (output fields, in the order selected) load
-        the same from PostgreSQL's binary form as from its text form."""
-        return self._compiled_timestamptz() and all(
-            _internal_type(field) in BINARY_SAFE_FIELDS for field in fields
+        the same from PostgreSQL's binary form as from its text form. Only with
+        server-side binding: psycopg's client-side cursors, which bind through a
+        transaction pooler (config/settings), read text alone."""
+        return (
+            self.settings_dict["OPTIONS"].get("server_side_binding") is True
+            and self._compiled_timestamptz()
+            and all(_internal_type(field) in BINARY_SAFE_FIELDS for field in fields)
         )
 
     @staticmethod

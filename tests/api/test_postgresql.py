@@ -96,6 +96,16 @@ def _read(sql, params, *, binary):
         return cursor.fetchone(), cursor.cursor.format
 
 
+binds_on_the_server = pytest.mark.skipif(
+    connection.settings_dict["OPTIONS"].get("server_side_binding") is not True,
+    reason=(
+        "binary results need server-side binding; the pooled CI run binds on the "
+        "client (test_client_side_binding_reads_no_rows_in_binary holds it to text)"
+    ),
+)
+
+
+@binds_on_the_server
 def test_rows_read_in_binary_are_the_rows_read_as_text():
     task = TaskFactory.create(
         due_at=datetime.datetime(2031, 1, 31, 17, 5, 1, 7, tzinfo=datetime.UTC),
@@ -111,7 +121,10 @@ def test_rows_read_in_binary_are_the_rows_read_as_text():
     assert all(value.tzinfo is datetime.UTC for value in times)
 
 
-def test_only_fields_that_load_the_same_are_read_in_binary():
+def test_only_fields_that_load_the_same_are_read_in_binary(monkeypatch):
+    backend = _backend()
+    monkeypatch.setitem(backend.settings_dict["OPTIONS"], "server_side_binding", True)
+
     def field(model, name):
         return model._meta.get_field(name)
 
@@ -120,7 +133,6 @@ def test_only_fields_that_load_the_same_are_read_in_binary():
         field(Task, name)
         for name in ("id", "title", "description", "priority", "due_at", "list")
     ] + [field(User, "is_active"), field(User, "date_joined")]
-    backend = _backend()
     assert backend.reads_in_binary(same)
     assert backend.reads_in_binary([])
     # Django reads JSON, inet and cidr as text; psycopg's binary load parses them.
@@ -134,10 +146,25 @@ def test_no_rows_in_binary_unless_the_compiled_timestamptz_loader_reads_the_time
 ):
     fields: list[Any] = [Task._meta.get_field("created_at"), Task._meta.get_field("id")]
     backend = _backend()
+    monkeypatch.setitem(backend.settings_dict["OPTIONS"], "server_side_binding", True)
     assert backend.reads_in_binary(fields)
     # In any other zone Django pins its own (text) loader to it; binary would not be.
     monkeypatch.setattr(backend, "_compiled_timestamptz", lambda: False)
     assert not backend.reads_in_binary(fields)
+
+
+def test_client_side_binding_reads_no_rows_in_binary(monkeypatch):
+    # psycopg's client-side cursors (how the pooled configuration binds) refuse
+    # binary results.
+    fields: list[Any] = [Task._meta.get_field("id")]
+    backend = _backend()
+    monkeypatch.setitem(backend.settings_dict["OPTIONS"], "server_side_binding", True)
+    assert backend.reads_in_binary(fields)
+    for binding in (False, None):
+        monkeypatch.setitem(
+            backend.settings_dict["OPTIONS"], "server_side_binding", binding
+        )
+        assert not backend.reads_in_binary(fields)
 
 
 # --- The health check: no round trip on a connection that is plainly alive ---------
