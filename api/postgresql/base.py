@@ -91,6 +91,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
     health_check_done: bool  # Django's, set per request; django-stubs lacks it
     ops_class = DatabaseOperations
 
+    def _binds_on_server(self) -> bool:
+        """Django's ``server_side_binding`` option: psycopg's server-side cursors,
+        not its client-side ones."""
+        return self.settings_dict["OPTIONS"].get("server_side_binding") is True
+
     def _compiled_timestamptz(self) -> bool:
         return bool(settings.USE_TZ) and self.timezone is datetime.UTC
 
@@ -110,7 +115,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # (which the compiled loader does not have; the session's zone is UTC).
         if not name:
             return self.connection.cursor()
-        if self.settings_dict["OPTIONS"].get("server_side_binding") is not True:
+        if not self._binds_on_server():
             return base.ServerSideCursor(  # type: ignore[call-arg]
                 self.connection,
                 name=name,
@@ -127,7 +132,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         server-side binding: psycopg's client-side cursors, which bind through a
         transaction pooler (config/settings), read text alone."""
         return (
-            self.settings_dict["OPTIONS"].get("server_side_binding") is True
+            self._binds_on_server()
             and self._compiled_timestamptz()
             and all(_internal_type(field) in BINARY_SAFE_FIELDS for field in fields)
         )
