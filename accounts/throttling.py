@@ -3,11 +3,13 @@ endpoints that need no login."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -66,17 +68,33 @@ class _SlidingWindow:
         if getattr(local, "pid", None) != os.getpid():
             local.connection = self.client.connection_pool.make_connection()
             local.pid = os.getpid()
+            local.unread = None
         return local.connection
 
     def __call__(self, key: str, window_us: int, limit: int, member: str) -> Any:
+        return self.send(key, window_us, limit, member)()
+
+    def send(self, key: str, window_us: int, limit: int, member: str) -> _Answer:
+        """Send the script now; the answer is read when it is called for.
+
+        Meanwhile the caller does other work and the answer, one round trip away,
+        is usually there when it asks: no wait. A connection carries one question
+        at a time: an answer still unread (its request ended first) is read here.
+        """
         command = ("EVALSHA", self.sha, 1, key, window_us, limit, member)
         connection = self._connection()
+        local = self._local
+        if local.unread is not None:
+            with contextlib.suppress(Exception):
+                local.unread.read()
         try:
-            return self._run(connection, command)
+            connection.send_command(*command)
         except redis.exceptions.ConnectionError:
             # Broken since its last use: redis-py has closed it; this opens it. A
             # second failure is api.problems' 503, as is a timeout.
-            return self._run(connection, command)
+            connection.send_command(*command)
+        answer = local.unread = _Answer(self, connection, command)
+        return answer
 
     def forget(self, key: str, member: str) -> None:
         """Take a request back out of its window (its user was refused after all)."""
@@ -89,8 +107,17 @@ class _SlidingWindow:
                 "throttle: could not forget a request: %s", type(exc).__name__
             )
 
-    def _run(self, connection: Any, command: tuple[Any, ...]) -> Any:
-        connection.send_command(*command)
+    def _read(self, connection: Any, command: tuple[Any, ...]) -> Any:
+        """The answer to ``command``, sent on ``connection``: asked again on a
+        connection that broke meanwhile, and after loading the script when the
+        server did not know it."""
+        try:
+            return self._reply(connection, command)
+        except redis.exceptions.ConnectionError:
+            connection.send_command(*command)
+            return self._reply(connection, command)
+
+    def _reply(self, connection: Any, command: tuple[Any, ...]) -> Any:
         try:
             return connection.read_response()
         except redis.exceptions.NoScriptError:
@@ -100,6 +127,39 @@ class _SlidingWindow:
             return connection.read_response()
 
 
+class _Answer:
+    """The answer to one script sent (``_SlidingWindow.send``), read once."""
+
+    __slots__ = ("_command", "_connection", "_error", "_value", "_window")
+
+    def __init__(
+        self, window: _SlidingWindow, connection: Any, command: tuple[Any, ...]
+    ) -> None:
+        self._window = window
+        self._connection = connection
+        self._command = command
+        self._value: Any = _UNREAD
+        self._error: Exception | None = None
+
+    def read(self) -> Any:
+        """The script's reply, waiting for it if it has not come yet."""
+        if self._value is _UNREAD and self._error is None:
+            local = self._window._local
+            try:
+                self._value = self._window._read(self._connection, self._command)
+            except Exception as exc:
+                self._error = exc
+            finally:
+                if local.unread is self:
+                    local.unread = None
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    __call__ = read
+
+
+_UNREAD = object()
 _windows: dict[str, _SlidingWindow] = {}
 _windows_lock = threading.Lock()
 
@@ -137,31 +197,46 @@ class UserRateThrottle(DRFUserRateThrottle):
         return str(cache["LOCATION"]), str(cache.get("KEY_PREFIX", ""))
 
     def allow_request(self, request: Request, view: Any) -> bool:
+        answer = self.ask(request, view)
+        if answer is None:
+            return super().allow_request(request, view)
+        return answer()
+
+    def ask(self, request: Request, view: Any) -> Callable[[], bool] | None:
+        """``allow_request()`` in two halves, against Redis: the script is sent
+        now, and the callable returned reads its answer when called (once),
+        waiting only if it has not come yet. Meanwhile a view can do the work
+        that needs no database (``api.throttling``). None without Redis, or with
+        nothing to count: DRF's throttle answers at once (``allow_request()``).
+        """
         target = self._redis()
         if target is None:
-            return super().allow_request(request, view)
+            return None
         requests, duration = self._limit
-        if requests is None or duration is None:
-            return True
         key = self.get_cache_key(request, view)
-        if key is None:
-            return True
+        if requests is None or duration is None or key is None:
+            return None  # nothing to count: DRF's allow_request() says yes
         location, prefix = target
         script = _sliding_window(location)
         redis_key = f"{prefix}:sliding:{key}"
         # The request's member of the window: random, so that it can be taken out.
         member = secrets.token_hex(8)
-        wait = int(script(redis_key, duration * 1_000_000, requests, member))
-        if wait:
-            self._wait = wait / 1_000_000
-            return False
-        # A user the database has not vouched for yet (a folded check, see
-        # accounts.authentication.PendingUser) and then refuses never counts: a
-        # revoked token may not spend its user's budget.
-        on_refusal = getattr(request.user, "on_refusal", None)
-        if on_refusal is not None:
-            on_refusal(lambda: script.forget(redis_key, member))
-        return True
+        answer = script.send(redis_key, duration * 1_000_000, requests, member)
+
+        def allowed() -> bool:
+            wait = int(answer())
+            if wait:
+                self._wait = wait / 1_000_000
+                return False
+            # A user the database has not vouched for yet (a folded check, see
+            # accounts.authentication.PendingUser) and then refuses never counts:
+            # a revoked token may not spend its user's budget.
+            on_refusal = getattr(request.user, "on_refusal", None)
+            if on_refusal is not None:
+                on_refusal(lambda: script.forget(redis_key, member))
+            return True
+
+        return allowed
 
     def wait(self) -> float | None:
         if self._redis() is None:

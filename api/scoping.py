@@ -55,6 +55,7 @@ from rest_framework.serializers import BaseSerializer
 from api.middleware import release_with_view
 from api.permissions import IsOwner
 from api.principals import PendingPrincipal, checked
+from api.throttling import DeferredThrottlesMixin
 
 OWNER_PERMISSIONS: tuple[type[BasePermission], ...] = (IsAuthenticated, IsOwner)
 
@@ -120,7 +121,7 @@ _OWNER = "owner"
 _DIGEST = "user_check_digest"
 
 
-class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
+class OwnerScopedViewSet(DeferredThrottlesMixin, viewsets.GenericViewSet[Any]):
     """A viewset over ``model`` that only ever sees the requester's rows."""
 
     model: ClassVar[type[Model]]
@@ -218,8 +219,11 @@ class OwnerScopedViewSet(viewsets.GenericViewSet[Any]):
         """Fails closed: a user no read vouched for is checked before any answer.
 
         An empty page, a missing row, an error before any read: the user's row is
-        read on its own then, and a refused user gets the 401 they get today.
+        read on its own then, and a refused user gets the 401 they get today. The
+        throttles answer first (``api.throttling``): a 429 of a user the check
+        refuses is that 401, as when the throttles answered before the handler.
         """
+        response = self.answer_throttles(response)
         user = request.__dict__.get("_user")
         if isinstance(user, PendingPrincipal) and not user.settled:
             try:

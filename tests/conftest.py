@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from django.core.cache import cache
 from django.db import connection
+from rest_framework.settings import api_settings
 from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from tests.factories import UserFactory
+from tests.support.caches import REDIS_URL, redis_cache
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -106,3 +110,25 @@ def better_auth(settings: Any) -> Any:
     settings.BETTER_AUTH_ALGORITHMS = ["EdDSA"]
     settings.BETTER_AUTH_SECRET = ""
     return issuer
+
+
+@pytest.fixture
+def user_rate(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Sets the per-user throttle's rate ("3/min") for this test."""
+
+    def set_rate(value: str) -> None:
+        table = {**api_settings.DEFAULT_THROTTLE_RATES, "user": value}
+        monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", table)
+
+    return set_rate
+
+
+@pytest.fixture
+def on_redis() -> Iterator[None]:
+    """The throttles' cache is the real Redis (REDIS_URL), as in production."""
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.fail("Redis must run on 127.0.0.1:6379 (.ci/run starts it)")
+    with redis_cache(REDIS_URL):
+        yield

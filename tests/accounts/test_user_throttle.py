@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -19,43 +19,21 @@ from django.test import override_settings
 from django.urls import reverse
 from rest_framework import status
 from rest_framework.request import Request
-from rest_framework.settings import api_settings
 from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import services, throttling
 from accounts.throttling import UserRateThrottle, _sliding_window
 from tests.factories import TaskFactory, UserFactory
-from tests.support.caches import redis_cache
+from tests.support.caches import REDIS_URL, redis_cache
 from tests.support.live import free_port
 from tests.support.problems import assert_problem
 from todos.models import Task
 
 pytestmark = pytest.mark.django_db
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
 PROBLEM = "application/problem+json"
 LIST = reverse("todos:task-list")
-
-
-@pytest.fixture
-def rate(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    def set_rate(value: str) -> None:
-        table = {**api_settings.DEFAULT_THROTTLE_RATES, "user": value}
-        monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", table)
-
-    return set_rate
-
-
-@pytest.fixture
-def on_redis() -> Iterator[None]:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError:
-        pytest.fail("Redis must run on 127.0.0.1:6379 (.ci/run starts it)")
-    with redis_cache(REDIS_URL):
-        yield
 
 
 def _access(user) -> str:
@@ -77,18 +55,18 @@ def _assert_throttled(response, most: int) -> None:
 
 
 def test_the_limit_holds_per_user_with_retry_after(
-    on_redis, rate, auth_client, other_client
+    on_redis, user_rate, auth_client, other_client
 ):
-    rate("3/min")
+    user_rate("3/min")
     codes = [auth_client.get(LIST).status_code for _ in range(3)]
     assert codes == [status.HTTP_200_OK] * 3
     _assert_throttled(auth_client.get(LIST), 60)
     assert other_client.get(LIST).status_code == status.HTTP_200_OK
 
 
-def test_racing_requests_of_one_user_never_exceed_the_limit(on_redis, rate):
+def test_racing_requests_of_one_user_never_exceed_the_limit(on_redis, user_rate):
     """DRF's read-modify-write loses updates here; the script cannot."""
-    rate("5/min")
+    user_rate("5/min")
     user = UserFactory()
     allowed: list[bool] = []
     start = threading.Barrier(20)
@@ -108,8 +86,8 @@ def test_racing_requests_of_one_user_never_exceed_the_limit(on_redis, rate):
     assert len(allowed) == 20
 
 
-def test_the_window_slides_and_wait_says_when(on_redis, rate):
-    rate("2/s")
+def test_the_window_slides_and_wait_says_when(on_redis, user_rate):
+    user_rate("2/s")
     user = UserFactory()
     assert UserRateThrottle().allow_request(_request(user), None)
     assert UserRateThrottle().allow_request(_request(user), None)
@@ -123,12 +101,12 @@ def test_the_window_slides_and_wait_says_when(on_redis, rate):
 
 
 @pytest.mark.parametrize("path", ["list", "detail"])
-def test_a_revoked_token_spends_none_of_its_users_budget(on_redis, rate, path):
+def test_a_revoked_token_spends_none_of_its_users_budget(on_redis, user_rate, path):
     """On PostgreSQL a list or detail checks the user in its own read, after the
     throttle has counted the request (accounts.authentication.PendingUser); a
     token that read refuses must not have counted, or a stolen token could keep
     its owner at 429 after a password change."""
-    rate("3/min")
+    user_rate("3/min")
     user = UserFactory.create()
     task = TaskFactory.create(owner=user)
     url = LIST if path == "list" else reverse("todos:task-detail", args=[task.pk])
@@ -146,8 +124,8 @@ def test_a_revoked_token_spends_none_of_its_users_budget(on_redis, rate, path):
     _assert_throttled(fresh.get(url), 60)
 
 
-def test_without_redis_it_is_drfs_throttle(rate, auth_client):
-    rate("2/min")
+def test_without_redis_it_is_drfs_throttle(user_rate, auth_client):
+    user_rate("2/min")
     assert auth_client.get(LIST).status_code == status.HTTP_200_OK
     assert auth_client.get(LIST).status_code == status.HTTP_200_OK
     _assert_throttled(auth_client.get(LIST), 60)
@@ -184,10 +162,10 @@ def test_one_connection_per_thread_made_anew_after_a_fork(on_redis, monkeypatch)
     assert window._connection() is child
 
 
-def test_a_connection_redis_dropped_is_opened_again(on_redis, rate, auth_client):
+def test_a_connection_redis_dropped_is_opened_again(on_redis, user_rate, auth_client):
     """Redis restarted or the network dropped the idle socket: the next request
     reconnects once, is served, and still counts."""
-    rate("3/min")
+    user_rate("3/min")
     assert auth_client.get(LIST).status_code == status.HTTP_200_OK
     connection = _sliding_window(REDIS_URL)._connection()
     connection.send_command("CLIENT", "ID")
@@ -237,10 +215,10 @@ def test_without_its_redis_the_api_answers_503_and_changes_nothing(
     ]
 
 
-def test_a_refusal_redis_cannot_record_is_still_a_401(on_redis, rate, monkeypatch):
+def test_a_refusal_redis_cannot_record_is_still_a_401(on_redis, user_rate, monkeypatch):
     """Taking a refused request back out of the window is best effort: if Redis
     fails just then, the answer stays the refusal, not a 500."""
-    rate("3/min")
+    user_rate("3/min")
     user = UserFactory.create()
     revoked = APIClient()
     revoked.credentials(HTTP_AUTHORIZATION=f"Bearer {_access(user)}")
@@ -253,10 +231,10 @@ def test_a_refusal_redis_cannot_record_is_still_a_401(on_redis, rate, monkeypatc
     assert_problem(revoked.get(LIST), status.HTTP_401_UNAUTHORIZED)
 
 
-def test_the_script_is_loaded_again_when_redis_forgot_it(on_redis, rate):
+def test_the_script_is_loaded_again_when_redis_forgot_it(on_redis, user_rate):
     """After a restart or a SCRIPT FLUSH the server answers NOSCRIPT: the throttle
     loads the script and counts on, in the same window."""
-    rate("2/min")
+    user_rate("2/min")
     user = UserFactory()
     assert UserRateThrottle().allow_request(_request(user), None)
 

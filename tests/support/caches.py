@@ -7,6 +7,9 @@ from typing import Any
 
 from django.test import override_settings
 
+# The suite's Redis database: CI starts Redis on 127.0.0.1:6379.
+REDIS_URL = "redis://127.0.0.1:6379/11"
+
 
 def redis_cache(location: str, **options: Any) -> override_settings:
     """Settings whose cache is the Redis at ``location``, under a fresh key prefix,
