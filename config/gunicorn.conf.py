@@ -15,6 +15,7 @@ writes its answer itself: put a buffering proxy in front (every platform's route
 is one), as gunicorn advises.
 """
 
+import importlib
 import multiprocessing
 import os
 
@@ -36,9 +37,23 @@ limit_request_line = 8190
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-# Recycle workers now and then so a slow leak can never grow without bound.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
+# Recycle workers now and then so a slow leak can never grow without bound. Not
+# often: a worker's memory stays flat once its caches are warm (docs/performance.md:
+# 245,000 requests), and each new worker pays for a connection, its caches and the
+# first statements of each shape again (recycling every 10,000 requests cost the list
+# about 3 % of its requests per second).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "100000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "10000"))
 # Load the application once in the master and fork the workers from it: a worker
 # that is recycled (max_requests) starts from memory instead of importing Django.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() in {"1", "true", "yes"}
+
+
+def when_ready(server: object) -> None:
+    """The master, before it forks the workers: import the URLconf, and with it every
+    view, serializer and filter, once (Django would on each worker's first request,
+    about 150 ms of it; a mistake in them now stops the start)."""
+    if preload_app:
+        from django.conf import settings
+
+        importlib.import_module(settings.ROOT_URLCONF)
