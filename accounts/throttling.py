@@ -71,9 +71,6 @@ class _SlidingWindow:
             local.unread = None
         return local.connection
 
-    def __call__(self, key: str, window_us: int, limit: int, member: str) -> Any:
-        return self.send(key, window_us, limit, member)()
-
     def send(self, key: str, window_us: int, limit: int, member: str) -> _Answer:
         """Send the script now; the answer is read when it is called for.
 
