@@ -153,8 +153,6 @@ class _Answer:
             raise self._error
         return self._value
 
-    __call__ = read
-
 
 _UNREAD = object()
 _windows: dict[str, _SlidingWindow] = {}
@@ -221,7 +219,7 @@ class UserRateThrottle(DRFUserRateThrottle):
         answer = script.send(redis_key, duration * 1_000_000, requests, member)
 
         def allowed() -> bool:
-            wait = int(answer())
+            wait = int(answer.read())
             if wait:
                 self._wait = wait / 1_000_000
                 return False
