@@ -179,6 +179,22 @@ def test_cursors_signed_as_before_still_continue_the_list(auth_client, user, par
     assert _ids(response) == _ids(auth_client.get(first["next"]))
 
 
+def test_links_carry_uncompressed_cursors_that_signing_loads_reads(auth_client, user):
+    """The cursors a page issues are ``signing.dumps`` of their payload, without
+    zlib: the same text, signature and checks, and nothing to inflate."""
+    TaskFactory.create_batch(3, owner=user, title="a task")
+    middle = auth_client.get(
+        auth_client.get(LIST, {"page_size": 1}).json()["next"]
+    ).json()
+    salt = f"todos.pagination.cursor:{user.pk}"
+
+    for link in (middle["next"], middle["previous"]):
+        issued = parse_qs(urlsplit(link).query)["cursor"][0]
+        payload = signing.loads(issued, salt=salt)
+        assert not issued.startswith(".")
+        assert issued.split(":")[0] == signing.dumps(payload, salt=salt).split(":")[0]
+
+
 def test_page_size_defaults_to_50_goes_up_to_200_and_refuses_more(auth_client, user):
     TaskFactory.create_batch(205, owner=user, description="")
     assert len(_ids(auth_client.get(LIST))) == 50
