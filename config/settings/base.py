@@ -233,6 +233,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
+    # DRF's negotiation, its answer kept per distinct Accept header (bounded).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.ContentNegotiation",
     "DEFAULT_RENDERER_CLASSES": [
         # DRF's JSON documents, written by orjson (api/renderers.py).
         "api.renderers.JSONRenderer",
