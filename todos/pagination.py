@@ -29,12 +29,11 @@ from django.db.models import F, Field, Q, QuerySet
 from django.db.models.expressions import OrderBy
 from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
-from django.utils.encoding import force_bytes
+from django.utils.encoding import escape_uri_path, force_bytes
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils.urls import remove_query_param
 
 from api.scoping import Slot
 from todos.expressions import RowCompare
@@ -160,18 +159,57 @@ def _quote(value: str) -> str:
     return parse.quote_plus(value, safe=":").replace(":", "%3A")
 
 
+@dataclass
 class QueryUrl:
     """A URL taken apart once, to be given one query parameter after another."""
 
-    def __init__(self, url: str) -> None:
-        self.scheme, self.netloc, self.path, query, self.fragment = parse.urlsplit(url)
-        self.params = parse.parse_qs(query, keep_blank_values=True)
+    scheme: str
+    netloc: str
+    path: str
+    params: dict[str, list[str]]
+    fragment: str = ""
+
+    @classmethod
+    def from_url(cls, url: str) -> QueryUrl:
+        scheme, netloc, path, query, fragment = parse.urlsplit(url)
+        params = parse.parse_qs(query, keep_blank_values=True)
+        return cls(scheme, netloc, path, params, fragment)
+
+    @classmethod
+    def of_request(cls, request: Request) -> QueryUrl:
+        """``from_url(request.build_absolute_uri())``, from what the request has
+        worked out already: its scheme and host (``get_host()`` checks it against
+        ``ALLOWED_HOSTS``, as ``build_absolute_uri()`` does), its path escaped as
+        ``get_full_path()`` escapes it, and the query parameters the view read
+        (``request.query_params``) rather than the query string quoted and parsed
+        once more.
+
+        The same URL, but for a query string sent with raw non-ASCII bytes (as
+        ``?search=café`` from a client that does not percent-encode): Django's
+        ``build_absolute_uri()`` quotes each of their bytes as if it were a
+        character, so the links carried other parameters than those the page was
+        filtered by (``search=caf%C3%83%C2%A9``), and their cursors were refused.
+        The paginated routes have no ``.`` or ``..`` segments, which
+        ``build_absolute_uri()`` would resolve.
+        """
+        return cls(
+            cast(str, request.scheme),  # "http" or "https" (WSGI's url_scheme)
+            request.get_host(),
+            escape_uri_path(request.path),
+            dict(request.query_params.lists()),
+        )
 
     def with_param(self, key: str, value: str) -> str:
         """DRF's ``replace_query_param(url, key, value)``: the same URL (parameters
         in order of name, each value quoted as ``urlencode`` does), at a cursor's
         cost."""
-        params = {**self.params, key: [value]}
+        return self._with({**self.params, key: [value]})
+
+    def without_param(self, key: str) -> str:
+        """DRF's ``remove_query_param(url, key)``, the same URL."""
+        return self._with({name: v for name, v in self.params.items() if name != key})
+
+    def _with(self, params: dict[str, list[str]]) -> str:
         query = "&".join(
             f"{_quote(name)}={_quote(item)}"
             for name, values in sorted(params.items())
@@ -184,7 +222,7 @@ class QueryUrl:
 
 def with_query_param(url: str, key: str, value: str) -> str:
     """DRF's ``replace_query_param(url, key, value)``, the same URL, cheaper."""
-    return QueryUrl(url).with_param(key, value)
+    return QueryUrl.from_url(url).with_param(key, value)
 
 
 def _encode_value(value: Any) -> Any:
@@ -487,10 +525,16 @@ class TaskCursorPagination(BasePagination):
         # the cursor back.
         return self.signer.sign_object(payload)
 
-    def _link(self, row: Any, reverse: bool) -> str:
+    def _url(self) -> QueryUrl:
+        """This page's URL, taken apart when a link first needs it."""
         if self.url is None:
-            self.url = QueryUrl(self.request.build_absolute_uri())
-        return self.url.with_param(self.cursor_query_param, self._cursor(row, reverse))
+            self.url = QueryUrl.of_request(self.request)
+        return self.url
+
+    def _link(self, row: Any, reverse: bool) -> str:
+        return self._url().with_param(
+            self.cursor_query_param, self._cursor(row, reverse)
+        )
 
     def get_next_link(self) -> str | None:
         if not self.has_next or not self.page:
@@ -501,9 +545,7 @@ class TaskCursorPagination(BasePagination):
         if not self.has_previous:
             return None
         if not self.page:
-            return remove_query_param(
-                self.request.build_absolute_uri(), self.cursor_query_param
-            )
+            return self._url().without_param(self.cursor_query_param)
         return self._link(self.page[0], reverse=True)
 
     def get_paginated_response(self, data: Any) -> Response:

@@ -179,6 +179,27 @@ def test_cursors_signed_as_before_still_continue_the_list(auth_client, user, par
     assert _ids(response) == _ids(auth_client.get(first["next"]))
 
 
+def test_a_query_sent_with_raw_utf8_is_continued_by_its_links(auth_client, user):
+    """A client that does not percent-encode sends ``?search=café`` as UTF-8
+    bytes (Django's test client does the same). The links carry the parameters the
+    page was filtered by, so following them continues the list."""
+    TaskFactory.create_batch(3, owner=user, title="café au lait")
+    TaskFactory(owner=user, title="plain tea")
+
+    first = auth_client.get(f"{LIST}?search=café&page_size=2")
+    assert len(_ids(first)) == 2
+    link = first.json()["next"]
+    assert parse_qs(urlsplit(link).query)["search"] == ["café"]
+
+    second = auth_client.get(link)
+
+    assert len(_ids(second)) == 1
+    assert set(_ids(second)).isdisjoint(_ids(first))
+    back = second.json()["previous"]
+    assert parse_qs(urlsplit(back).query)["search"] == ["café"]
+    assert _ids(auth_client.get(back)) == _ids(first)
+
+
 def test_links_carry_uncompressed_cursors_that_signing_loads_reads(auth_client, user):
     """The cursors a page issues are ``signing.dumps`` of their payload, without
     zlib: the same text, signature and checks, and nothing to inflate."""
