@@ -14,13 +14,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotAcceptable
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.negotiation import ContentNegotiation
 from api.renderers import JSONRenderer
 
 # (key, URL name) of every link, in the order a newcomer needs them.
@@ -34,8 +34,8 @@ AUTH_LINKS = (
 )
 
 
-class JSONWhenNothingMatches(DefaultContentNegotiation):
-    """Negotiate as usual, but answer JSON rather than 406 for any Accept.
+class JSONWhenNothingMatches(ContentNegotiation):
+    """Negotiate as every API view does, but answer JSON rather than 406 for any Accept.
 
     A browser that asks only for text/html where the browsable API is off (every
     setting but DEBUG) still gets the links instead of an error.
