@@ -160,6 +160,18 @@ class JoinedIds(Subquery):
         )
 
 
+class TaskLabelIds(JoinedIds):
+    """A task's label ids, joined as :class:`JoinedIds` joins them, for
+    ``TaskQuerySet.with_label_ids()``: on PostgreSQL read from ``todos_task.label_ids``,
+    the text its triggers keep (migration 0009), instead of a subquery per row;
+    elsewhere the subquery. Built on the subquery of the task's links, whose outer
+    reference names the task table's alias in the query it joins."""
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        (task_id,) = self.get_external_cols()
+        return f'{compiler.quote_name_unless_alias(task_id.alias)}."label_ids"', []
+
+
 # The position SQLite gives a new task until its trigger moves it to the end (see
 # migration 0006_task_manual_order): no move ever computes a value this low.
 UNPLACED_POSITION = -(2**63)

@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from todos.expressions import (
     DatabaseNow,
-    JoinedIds,
     NextTaskPosition,
+    TaskLabelIds,
     TrimWhitespace,
 )
 from todos.ids import uuid7
@@ -129,7 +129,8 @@ class TaskQuerySet(models.QuerySet["Task"]):
 
     def with_label_ids(self) -> TaskQuerySet:
         """Each task with ``label_ids``, its label ids joined, in the same query
-        (no query per task; ``todos.services.label_id_list`` reads them)."""
+        (no query per task; ``todos.services.label_id_list`` reads them): on
+        PostgreSQL the column the database keeps (``TaskLabelIds``)."""
         return self.annotate(label_ids=_label_ids())
 
     def update(self, **kwargs: Any) -> int:
@@ -227,12 +228,12 @@ class TaskQuerySet(models.QuerySet["Task"]):
 
 
 @functools.cache
-def _label_ids() -> JoinedIds:
+def _label_ids() -> TaskLabelIds:
     """``with_label_ids``' expression, built once: building it was most of the
     annotation's cost, and ``annotate()`` resolves a copy of it (query and all)
     for each queryset, so one instance serves them all."""
     links = TaskLabel.objects.filter(task=models.OuterRef("pk")).order_by("label_id")
-    return JoinedIds(links.values("label_id"))
+    return TaskLabelIds(links.values("label_id"))
 
 
 def _named_thing_constraints(table: str, max_length: int) -> list[Any]:
@@ -829,7 +830,9 @@ class TaskLabel(models.Model):
 
     ``owner`` is the task's and the label's owner, carried here so that PostgreSQL
     can check it: ``(owner, task)`` references the task's ``(owner, id)`` and
-    ``(owner, label)`` the label's.
+    ``(owner, label)`` the label's. On PostgreSQL, triggers on this table keep each
+    task's label ids in ``todos_task.label_ids`` (migration 0009), which the task
+    list reads (``TaskQuerySet.with_label_ids``).
     """
 
     id = models.BigAutoField(primary_key=True)

@@ -191,7 +191,7 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
 
 
 # The columns a representation reads; the list fetches only these (and the label
-# ids its page query aggregates, todos.expressions.JoinedIds), as dicts.
+# ids its page query reads, todos.expressions.TaskLabelIds), as dicts.
 _COLUMNS = tuple(
     "list_id" if name == "list" else name for name in TASK_FIELDS if name != "labels"
 )

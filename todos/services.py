@@ -225,7 +225,7 @@ def task_labels(task: Task) -> list[str]:
 
 
 def label_id_list(joined: str | None) -> list[str]:
-    """Label ids aggregated by the page query (todos.expressions.JoinedIds)."""
+    """Label ids as the page query reads them (todos.expressions.TaskLabelIds)."""
     if not joined:
         return []
     ids = joined.split(",")
@@ -518,9 +518,10 @@ tomb AS (
 SELECT snap.version, EXISTS (SELECT FROM tomb) FROM snap
 """
 _SNAP_SQL = "SELECT {columns} FROM todos_task WHERE {where}"
-# As todos.expressions.JoinedIds writes with_label_ids().
+# As todos.expressions.TaskLabelIds writes with_label_ids(): on PostgreSQL the
+# column its triggers keep (migration 0009), as of the statement's start.
 _LABEL_IDS_SQL = {
-    "postgresql": "array_to_string(ARRAY({links}), ',')",
+    "postgresql": "todos_task.label_ids",
     "sqlite": "(SELECT group_concat(label_id, ',') FROM ({links}))",
 }
 _LINKED_IDS = (
