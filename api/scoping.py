@@ -96,6 +96,27 @@ class Slot(Expression):
         return "%s", [self]
 
 
+class OpaqueSlot(Slot):
+    """A slot whose value PostgreSQL's planner does not see: ``(SELECT $n::type)``.
+
+    PostgreSQL plans a prepared statement afresh for each execution (a custom plan)
+    for as long as those plans look cheaper than its generic plan. For the rows of
+    an owner with far more rows than the average, which the statistics know, they
+    always do, though the plan is the same (the owner's index, read in order up to
+    the page's limit): a user with 100k tasks had every page of the list planned
+    anew, 100-200 µs of PostgreSQL's CPU a page (docs/performance.md). Behind a
+    one-row subquery the owner is unknown to every plan, so PostgreSQL settles on
+    the generic plan of psycopg's prepared statement after its first five custom
+    ones, and a connection plans the page read a handful of times, not each time.
+    For unfiltered reads only (``OwnerScopedViewSet.owner_rows``): with filters the
+    owner's row count may rightly choose another index, such as a search's trigram
+    index for a user with many tasks.
+    """
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return f"(SELECT %s::{self.output_field.db_type(connection)})", [self]
+
+
 @dataclass(frozen=True)
 class _Compiled:
     """A query's SQL and what each of its parameters is: a constant or a slot."""
@@ -115,8 +136,8 @@ class _Compiled:
 # and page size. Emptied when full: recompiling costs one ORM build per shape.
 _COMPILED: dict[tuple[Any, ...], _Compiled] = {}
 _COMPILED_MAX = 1024
-# (view class, folded) -> its owner's rows, with the owner as a slot.
-_SCOPED: dict[tuple[type, bool], QuerySet[Any]] = {}
+# (view class, folded, slot class) -> its owner's rows, with the owner as a slot.
+_SCOPED: dict[tuple[type, bool, type[Slot]], QuerySet[Any]] = {}
 _OWNER = "owner"
 _DIGEST = "user_check_digest"
 
@@ -204,14 +225,13 @@ class OwnerScopedViewSet(DeferredThrottlesMixin, viewsets.GenericViewSet[Any]):
         to read as tuples through SQL compiled once per shape (``OwnerRows``)."""
         owner = self._requester()
         folded = isinstance(owner, PendingPrincipal) and not owner.settled
-        scoped = _SCOPED.get((type(self), folded))
-        if scoped is None:
-            target = _field(self.model, self.owner_field).target_field
-            scoped = _SCOPED[(type(self), folded)] = self._rows_of(
-                Slot(_OWNER, target), folded=folded
-            )
+        scoped = _scoped_rows(self, folded, Slot)
         filtered = self.filter_queryset(scoped)
-        return OwnerRows(type(self), owner, filtered, filtered is scoped, folded)
+        if filtered is scoped:
+            # The same rows, the owner hidden from the planner (OpaqueSlot).
+            rows = _scoped_rows(self, folded, OpaqueSlot)
+            return OwnerRows(type(self), owner, rows, True, folded)
+        return OwnerRows(type(self), owner, filtered, False, folded)
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
@@ -521,6 +541,19 @@ def _compile_condition(queryset: QuerySet[Any]) -> _Compiled:
     if not any(isinstance(p, Slot) and p.name == _OWNER for p in params):
         raise ImproperlyConfigured("A row condition is on the owner's rows.")
     return _Compiled(sql, tuple(params), None, None)
+
+
+def _scoped_rows(
+    view: OwnerScopedViewSet, folded: bool, slot: type[Slot]
+) -> QuerySet[Any]:
+    """``view``'s owner's rows (``_rows_of``) with the owner as a ``slot``, built
+    once per view class."""
+    key = (type(view), folded, slot)
+    scoped = _SCOPED.get(key)
+    if scoped is None:
+        target = _field(view.model, view.owner_field).target_field
+        scoped = _SCOPED[key] = view._rows_of(slot(_OWNER, target), folded=folded)
+    return scoped
 
 
 def _compile(queryset: QuerySet[Any]) -> _Compiled:

@@ -21,7 +21,7 @@ from rest_framework.test import APIClient, APIRequestFactory
 from accounts.models import User
 from api import scoping
 from api.permissions import IsOwner
-from api.scoping import GUARDED_MEMBERS, OwnerScopedViewSet, Slot
+from api.scoping import GUARDED_MEMBERS, OpaqueSlot, OwnerScopedViewSet, Slot
 from tests.conftest import bearer
 from tests.factories import TaskFactory
 from todos.models import Task
@@ -211,14 +211,16 @@ def test_the_cached_sql_is_the_owners_queryset_compiled(user):
     view.owner_rows().read("titles", _titles_after, after="a")
     (cached,) = _compiled("titles")
 
-    owner = Slot("owner", User._meta.pk)
+    owner = OpaqueSlot("owner", User._meta.pk)
     fresh = scoping._compile(_titles_after(view._rows_of(owner)))
     assert (cached.sql, cached.params) == (fresh.sql, fresh.params)
-    # get_queryset()'s own SQL (the slots in parentheses) and values.
+    # get_queryset()'s own SQL (the slots in parentheses, the owner's hidden from
+    # PostgreSQL's planner) and values.
     query = _titles_after(view.get_queryset(), after="a").query
     sql, params = query.sql_with_params()
-    assert cached.sql.replace("(%s)", "%s") == sql
-    assert '"todos_task"."owner_id" = (%s)' in cached.sql
+    opaque = "(SELECT %s::uuid)" if connection.vendor == "postgresql" else "(%s)"
+    assert f'"todos_task"."owner_id" = {opaque}' in cached.sql
+    assert cached.sql.replace(opaque, "%s").replace("(%s)", "%s") == sql
     assert [p.name for p in cached.params] == ["owner", "after"]
     values = {"owner": user.pk, "after": "a"}
     bound = [
@@ -244,6 +246,64 @@ def test_rows_a_filter_backend_narrows_are_compiled_for_the_request_alone(
     assert [title for _, title in rows] == ["c"]
     assert _compiled("narrowed") == []
     assert len(_view(user).owner_rows().read("narrowed", _titles_after, after="a")) == 2
+
+
+@pytest.mark.postgres(reason="PostgreSQL's planner and its plan cache")
+def test_only_unfiltered_rows_hide_the_owner_from_the_planner(user):
+    view = _view(user)
+    view.owner_rows().read("titles", _titles_after, after="a")
+    (cached,) = _compiled("titles")
+    assert '"todos_task"."owner_id" = (SELECT %s::uuid)' in cached.sql
+
+    statements: list[str] = []
+
+    def spy(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        _view(user, {"title": "c"}).owner_rows().read(
+            "titles", _titles_after, after="a"
+        )
+    (narrowed,) = statements
+    assert '"todos_task"."owner_id" = (%s)' in narrowed
+    assert "SELECT %s::uuid" not in narrowed
+
+
+@pytest.mark.postgres(reason="PostgreSQL's planner and its plan cache")
+def test_the_page_of_an_owner_with_many_rows_is_planned_once_not_each_time(user):
+    """PostgreSQL chose a custom plan for every execution of the prepared page read
+    of a user with far more rows than the others (their count in the statistics
+    made it look cheaper); with the owner hidden it settles on the generic one."""
+    if connection.settings_dict["OPTIONS"].get("prepare_threshold", 0) is None:
+        pytest.skip("no prepared statements through a transaction pooler")
+    others = [User.objects.create(email=f"few{n}@example.com") for n in range(40)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO todos_task (id, owner_id, title, created_at, updated_at) "
+            "SELECT gen_random_uuid(), %s, 'task ' || n, now() - n * interval '1 s',"
+            " now() FROM generate_series(1, 4000) AS n",
+            [user.pk],
+        )
+        for other in others:
+            TaskFactory.create_batch(2, owner=other)
+        cursor.execute("ANALYZE todos_task")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=bearer(user))
+
+    for _ in range(12):
+        assert client.get("/api/v1/tasks/").status_code == 200
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%%ORDER BY%%LIMIT 51'"
+        )
+        plans = cursor.fetchall()
+    assert len(plans) == 1, plans
+    generic, custom = plans[0]
+    assert generic >= 1, plans
+    assert custom <= 5, plans
 
 
 def _formats_read(view, key, build) -> tuple[list, list]:
@@ -413,7 +473,7 @@ def test_the_cached_where_is_the_owners_queryset_compiled(user):
     (cached,) = _compiled(("where", ("row", "pk")))
 
     view = _row_view(user, task.pk)
-    rows = view._rows_of(Slot("owner", User._meta.pk))
+    rows = view._rows_of(OpaqueSlot("owner", User._meta.pk))
     fresh = scoping._compile_condition(rows.filter(pk=Slot("lookup", Task._meta.pk)))
     assert (cached.sql, cached.params) == (fresh.sql, fresh.params)
 
