@@ -6,7 +6,6 @@ it answers with the same links during an outage and whatever token a client hold
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +19,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.negotiation import ContentNegotiation
 from api.renderers import JSONRenderer
 
 # (key, URL name) of every link, in the order a newcomer needs them.
@@ -34,33 +32,25 @@ AUTH_LINKS = (
 )
 
 
-class JSONWhenNothingMatches(ContentNegotiation):
-    """Negotiate as every API view does, but answer JSON rather than 406 for any Accept.
-
-    A browser that asks only for text/html where the browsable API is off (every
-    setting but DEBUG) still gets the links instead of an error.
-    """
-
-    def select_renderer(
-        self,
-        request: Request,
-        renderers: Iterable[BaseRenderer],
-        format_suffix: str | None = None,
-    ) -> tuple[BaseRenderer, str]:
-        try:
-            return super().select_renderer(request, renderers, format_suffix)
-        except NotAcceptable:
-            renderer = JSONRenderer()
-            return renderer, renderer.media_type
-
-
 class ApiRootView(APIView):
     """The API's name, version and an absolute link to every entry point."""
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
     throttle_classes = ()
-    content_negotiation_class = JSONWhenNothingMatches
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        """Negotiate as every API view does, but answer JSON rather than 406 for
+        any Accept: a browser that asks only for text/html where the browsable API
+        is off (every setting but DEBUG) still gets the links instead of an error.
+        An unknown ``?format=`` stays DRF's 404."""
+        try:
+            return super().perform_content_negotiation(request, force)
+        except NotAcceptable:
+            renderer = JSONRenderer()
+            return renderer, renderer.media_type
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
