@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import copy
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from django.utils import timezone
@@ -64,20 +64,21 @@ class LabelIdsField(serializers.ListField):
         return services.task_labels(data)
 
 
-def _holds_fields(field: serializers.Field[Any, Any, Any, Any]) -> bool:
-    """Whether ``field`` holds other fields (a ListField's child, say), bound to it.
+_NOT_HELD = frozenset({"parent", "_args", "_kwargs"})
 
-    A field that holds none is ready to bind after a shallow copy: binding sets
-    its name and parent on the copy, and what the copies share (validators,
-    messages, choices) nothing changes after construction. One that holds others
-    needs them copied too, and bound to the copy: ``copy.deepcopy``, as DRF does.
-    """
-    return any(
-        isinstance(value, serializers.Field | Mapping | Sequence)
+
+def _holding(field: serializers.Field[Any, Any, Any, Any]) -> set[str]:
+    """The names of ``field``'s attributes that hold other fields: not the field it
+    is bound to (``parent``), nor the arguments it was made with (``_args`` and
+    ``_kwargs``, which DRF keeps to make new ones, never to validate)."""
+    return {
+        name
+        for name, value in vars(field).items()
+        if name not in _NOT_HELD
+        and isinstance(value, serializers.Field | Mapping | Sequence)
         and not isinstance(value, str)
         and _mentions_field(value)
-        for value in vars(field).values()
-    )
+    }
 
 
 def _mentions_field(value: Any) -> bool:
@@ -85,6 +86,61 @@ def _mentions_field(value: Any) -> bool:
         return True
     items = value.values() if isinstance(value, Mapping) else value
     return any(isinstance(item, serializers.Field) for item in items)
+
+
+Copier = Callable[[serializers.Field[Any, Any, Any, Any]], Any]
+
+
+def _copy(field: serializers.Field[Any, Any, Any, Any]) -> Any:
+    """``copy.copy(field)``: a new instance with the same attributes, which is what
+    the copy module makes of a field (fields define no ``__copy__``), without its
+    detour through the pickling protocol (2.6 against 0.7 µs a field here)."""
+    fresh = object.__new__(type(field))
+    fresh.__dict__.update(field.__dict__)
+    return fresh
+
+
+def _copy_with_child(field: serializers.Field[Any, Any, Any, Any]) -> Any:
+    """A ListField or DictField copied with a copy of its child bound to it.
+
+    The field's ``__init__`` bound its child (``bind(field_name="", parent=...)``);
+    the copy keeps what that set but the parent, which becomes the copy."""
+    fresh = _copy(field)
+    fresh.child = _copy(field.child)  # type: ignore[attr-defined]
+    fresh.child.parent = fresh
+    return fresh
+
+
+def copier(field: serializers.Field[Any, Any, Any, Any]) -> Copier:
+    """How to give a serializer instance its own copy of a field built once.
+
+    A field that holds no others (and is no serializer) is ready to bind after a
+    shallow copy: binding sets its name and parent on the copy, and what the copies
+    share (validators, messages, choices) nothing changes after construction. A
+    ListField or DictField whose only held field is a child that holds none gets
+    that child copied and bound to it. Anything else is deep-copied, as DRF copies
+    every declared field.
+    """
+    if _plain(field):
+        return _copy
+    child = getattr(field, "child", None)
+    if (
+        isinstance(field, serializers.ListField | serializers.DictField)
+        and _holding(field) == {"child"}
+        and _plain(child)
+    ):
+        return _copy_with_child
+    return copy.deepcopy
+
+
+def _plain(field: Any) -> bool:
+    """A field that holds no others, now or once used (a serializer builds its
+    fields when first asked)."""
+    return (
+        isinstance(field, serializers.Field)
+        and not isinstance(field, serializers.BaseSerializer)
+        and not _holding(field)
+    )
 
 
 def _requester(serializer: serializers.Serializer[Any]) -> Any:
@@ -128,14 +184,11 @@ class TaskSerializer(StrictInputMixin, serializers.ModelSerializer[Task]):
         built = type(self).__dict__.get("_built_fields")
         if built is None:
             built = {
-                name: (field, _holds_fields(field))
+                name: (field, copier(field))
                 for name, field in super().get_fields().items()
             }
             type(self)._built_fields = built  # type: ignore[attr-defined]
-        return {
-            name: copy.deepcopy(field) if deep else copy.copy(field)
-            for name, (field, deep) in built.items()
-        }
+        return {name: copy_(field) for name, (field, copy_) in built.items()}
 
     def get_validators(self) -> builtins.list[Any]:
         """ModelSerializer's validators (the model's unique constraints that the

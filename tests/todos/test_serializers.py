@@ -17,7 +17,13 @@ from api.conditional import etag_for
 from tests.factories import TaskFactory
 from todos import services
 from todos.models import Task
-from todos.serializers import ROW_FIELDS, TaskSerializer, documents, represent
+from todos.serializers import (
+    ROW_FIELDS,
+    TaskSerializer,
+    copier,
+    documents,
+    represent,
+)
 from todos.views import TaskViewSet
 
 pytestmark = pytest.mark.django_db
@@ -218,6 +224,58 @@ def test_the_fields_built_once_are_modelserializers_and_each_instance_has_its_ow
     assert isinstance(others, serializers.ListField)
     assert labels.child is not others.child
     assert labels.child.parent is labels
+
+
+def _without_parents(field: Any) -> dict[str, Any]:
+    """A field's attributes, its child's in place of the child, neither's parent."""
+    attrs = {k: v for k, v in vars(field).items() if k != "parent"}
+    if isinstance(attrs.get("child"), serializers.Field):
+        attrs["child"] = _without_parents(attrs["child"])
+    return attrs
+
+
+class _Nested(serializers.Serializer):
+    name = serializers.CharField()
+
+
+@pytest.mark.parametrize(
+    ("field", "kind"),
+    [
+        (serializers.CharField(max_length=5), "shallow"),
+        (serializers.ListField(child=serializers.UUIDField(), max_length=3), "child"),
+        (serializers.DictField(child=serializers.IntegerField()), "child"),
+        (serializers.ListField(child=serializers.ListField()), "deep"),
+        (serializers.ListField(child=_Nested()), "deep"),
+        (_Nested(), "deep"),
+    ],
+)
+def test_each_built_field_is_copied_as_deep_as_it_needs(field: Any, kind: str) -> None:
+    """A copy has the field's attributes, none of the fields it holds shared, and
+    each held field bound to the copy; what cannot be copied shallowly is deep."""
+    copy_ = copier(field)
+    fresh = copy_(field)
+
+    assert type(fresh) is type(field)
+    assert fresh is not field
+    assert (copy_ is copy.deepcopy) == (kind == "deep")
+    if kind != "deep":
+        assert _without_parents(fresh) == _without_parents(field)
+    if kind == "child":
+        assert fresh.child is not field.child
+        assert fresh.child.parent is fresh
+        assert field.child.parent is field
+
+
+def test_a_labels_copy_validates_as_drfs_own(user: Any) -> None:
+    """The labels field copied with its child refuses and accepts as a new one."""
+    request = type("Request", (), {"user": user})()
+    for value in (["nope"], [str(uuid.uuid4())] * 101, "a", [1]):
+        data = {"title": "t", "labels": value}
+        ours = TaskSerializer(data=data, context={"request": request})
+        drfs = _DeepCopied(data=data, context={"request": request})
+        assert not ours.is_valid()
+        assert not drfs.is_valid()
+        assert ours.errors == drfs.errors
 
 
 class _DeepCopied(TaskSerializer):
