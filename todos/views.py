@@ -10,7 +10,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
-from django.urls import reverse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -33,6 +32,7 @@ from api.conditional import (
     not_modified,
 )
 from api.idempotency import IDEMPOTENCY_KEY, idempotent
+from api.links import resource_path
 from api.problems import PROBLEM_CONTENT_TYPE, Conflict
 from api.schema import ProblemSerializer
 from api.scoping import OwnerRows, OwnerScopedViewSet, RowCondition
@@ -133,7 +133,7 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         headers = {"ETag": etag_for(task)}
         if code == status.HTTP_201_CREATED:
             headers["Location"] = self.request.build_absolute_uri(
-                reverse("todos:task-detail", args=[task.pk])
+                resource_path("todos:task-detail", task.pk)
             )
         return Response(self.get_serializer(task).data, status=code, headers=headers)
 
@@ -481,7 +481,7 @@ class _NamedViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
         headers = {"ETag": etag_for(obj)}
         if code == status.HTTP_201_CREATED:
             headers["Location"] = self.request.build_absolute_uri(
-                reverse(self.location_name, args=[obj.pk])
+                resource_path(self.location_name, obj.pk)
             )
         return Response(self.get_serializer(obj).data, status=code, headers=headers)
 
