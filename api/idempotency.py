@@ -38,6 +38,7 @@ from rest_framework.throttling import BaseThrottle
 
 from api.models import IdempotencyRecord
 from api.principals import checked
+from api.renderers import JSONRenderer
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -128,6 +129,15 @@ def _lock(scope: str, key: str) -> bool:
     return bool(locked)
 
 
+def _as_sent(data: Any) -> Any:
+    """A response's data as its JSON carries it, for the record's JSON column: ids
+    and times as text, as the API's renderer writes them (views may answer with
+    ``UUID`` and ``datetime`` objects, todos.serializers.documents)."""
+    if data is None:
+        return None
+    return json.loads(JSONRenderer().render(data))
+
+
 def _replay(record: IdempotencyRecord) -> Response:
     headers = {name: value for name, value in record.headers.items() if name != "type"}
     headers[REPLAYED_HEADER] = "true"
@@ -185,7 +195,7 @@ def idempotent(
                     key=key,
                     fingerprint=digest,
                     status=response.status_code,
-                    body=response.data,
+                    body=_as_sent(response.data),
                     headers={
                         **{h: response[h] for h in STORED_HEADERS if h in response},
                         "type": response.content_type,

@@ -251,6 +251,7 @@ _COLUMNS = tuple(
 # ``position`` is not shown, but the cursor of ``ordering=position`` is made of it.
 ROW_FIELDS = (*_COLUMNS, "position", "label_ids")
 _CREATED_AT = ROW_FIELDS.index("created_at")
+_TIMES = ("due_at", "completed_at", "created_at", "updated_at")
 
 
 def represent(
@@ -332,6 +333,21 @@ def documents(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
             labels,
         ) in rows
     ]
+
+
+def document(task: Task) -> dict[str, Any]:
+    """``TaskSerializer(task).data`` for a task a service wrote and returned: made as
+    :func:`documents` makes a row's, when the task carries its label ids (the
+    services set ``label_ids``) and its times are in UTC, as what the API reads and
+    writes are (a caller may set another zone on an instance). Otherwise the
+    serializer's."""
+    if not hasattr(task, "label_ids") or not all(
+        value is None or _is_utc(value.tzinfo)
+        for value in (getattr(task, name) for name in _TIMES)
+    ):
+        return TaskSerializer(task).data
+    (made,) = documents([tuple(getattr(task, name) for name in ROW_FIELDS)])
+    return made
 
 
 def _rfc3339(value: datetime.datetime | None, zone: datetime.tzinfo) -> str | None:

@@ -50,6 +50,7 @@ from todos.serializers import (
     TaskListSerializer,
     TaskMoveSerializer,
     TaskSerializer,
+    document,
     documents,
 )
 
@@ -135,7 +136,7 @@ class TaskViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
             headers["Location"] = self.request.build_absolute_uri(
                 resource_path("todos:task-detail", task.pk)
             )
-        return Response(self.get_serializer(task).data, status=code, headers=headers)
+        return Response(document(task), status=code, headers=headers)
 
     @extend_schema(
         request=TaskSerializer,

@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 from rest_framework import renderers, serializers
 
+from api import renderers as api_renderers
 from api.conditional import etag_for
 from tests.factories import TaskFactory
 from todos import services
@@ -21,6 +22,7 @@ from todos.serializers import (
     ROW_FIELDS,
     TaskSerializer,
     copier,
+    document,
     documents,
     represent,
 )
@@ -335,3 +337,30 @@ def test_the_validators_worked_out_once_are_modelserializers() -> None:
     assert repr(first.get_validators()) == repr(
         drf.ModelSerializer.get_validators(TaskSerializer())
     )
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_a_written_tasks_document_is_the_serializers(user, zone):
+    """What a write answers: the serializer's document, byte for byte, for tasks
+    with and without their label ids and with times in other zones."""
+    tasks = _tasks(user)
+    tasks.append(services.task_create(owner=user, title="Due", due_at=_in(BERLIN)))
+    with timezone.override(zone):
+        for task in tasks:
+            expected = renderers.JSONRenderer().render(TaskSerializer(task).data)
+            assert renderers.JSONRenderer().render(document(task)) == expected
+            assert api_renderers.JSONRenderer().render(document(task)) == expected
+    assert sum(hasattr(task, "label_ids") for task in tasks) >= 3
+
+
+def test_a_written_tasks_document_is_made_from_its_values(user, monkeypatch):
+    """The services' tasks (label ids set, times in UTC) skip the serializer."""
+    made = services.task_create(owner=user, title="Made", due_at=_in(datetime.UTC))
+    monkeypatch.setattr(TaskSerializer, "to_representation", None)
+
+    assert document(made)["title"] == "Made"
+    assert document(made)["due_at"] == _in(datetime.UTC)
+
+
+def _in(zone: datetime.tzinfo) -> datetime.datetime:
+    return datetime.datetime(2031, 1, 31, 17, 0, 0, 5, tzinfo=zone)
