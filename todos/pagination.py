@@ -44,6 +44,14 @@ _SALT = "todos.pagination.cursor"
 _NOT_FILTERS = {"cursor", "page_size", "ordering"}
 
 
+def _digest(params: list[tuple[str, str]]) -> str:
+    """The cursor's digest of a list's filter parameters, sorted."""
+    return hashlib.sha256(json.dumps(params).encode()).hexdigest()[:16]
+
+
+_NO_FILTERS = _digest([])
+
+
 @dataclass(frozen=True)
 class SortKey:
     """One accepted ``ordering`` value: a column and its direction."""
@@ -506,7 +514,9 @@ class TaskCursorPagination(BasePagination):
             if name not in _NOT_FILTERS
             for value in values
         )
-        return hashlib.sha256(json.dumps(params).encode()).hexdigest()[:16]
+        if not params:  # the usual list: its digest is worked out once
+            return _NO_FILTERS
+        return _digest(params)
 
     # --- cursors and links ------------------------------------------------------------
 
