@@ -33,6 +33,7 @@ from rest_framework_simplejwt.tokens import AccessToken, Token
 from rest_framework_simplejwt.utils import aware_utcnow, get_md5_hash_password
 
 from accounts.models import User
+from api.postgresql import statement_cursor
 from api.principals import PendingPrincipal
 
 # simplejwt writes it into every token of ours; Better Auth's tokens never carry it.
@@ -472,7 +473,7 @@ def _user_by_id(user_id: Any) -> User | None:
     alias = router.db_for_read(User)
     connection = connections[alias]
     statement = _user_statement(alias)
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(
             statement.sql, [_PK.get_db_prep_value(pk, connection, prepared=True)]
         )

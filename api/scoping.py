@@ -54,6 +54,7 @@ from rest_framework.serializers import BaseSerializer
 
 from api.middleware import release_with_view
 from api.permissions import IsOwner
+from api.postgresql import statement_cursor
 from api.principals import PendingPrincipal, checked
 from api.throttling import DeferredThrottlesMixin
 
@@ -399,7 +400,7 @@ class OwnerRows:
             return []
         connection = connections[alias]
         params = _bind(compiled.params, values, self.owner, connection)
-        with connection.cursor() as cursor:
+        with statement_cursor(connection) as cursor:
             if compiled.binary:
                 # Only api.postgresql's connections say so (reads_in_binary).
                 connection.read_binary(cursor)  # type: ignore[attr-defined]

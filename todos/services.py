@@ -28,6 +28,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import User
+from api.postgresql import statement_cursor
 from todos.expressions import UNPLACED_POSITION
 from todos.models import (
     OPEN,
@@ -185,7 +186,7 @@ def _insert(task: Task, labels: Sequence[Any], check: Condition | None) -> None:
 
 def _fetch(db: Any, sql: str, params: Sequence[Any]) -> Any:
     """The first row ``sql`` answers, or None."""
-    with db.cursor() as cursor:
+    with statement_cursor(db) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 

@@ -10,12 +10,15 @@ from typing import Any
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.db.backends.postgresql.psycopg_any import register_tzloader
+from django.db.utils import ProgrammingError
+from django.test.utils import CaptureQueriesContext
 from psycopg.postgres import types
 from psycopg.pq import Format
 
 from accounts.models import User
+from api.postgresql import statement_cursor
 from api.postgresql.base import DatabaseWrapper
 from tests.factories import TaskFactory
 from todos.models import Task
@@ -289,3 +292,117 @@ def test_batches_fit_in_one_statement():
     assert ops.bulk_batch_size(["a"], list(range(100_000))) == 65535
     assert ops.bulk_batch_size([], list(range(3))) == 3
     assert ops.bulk_batch_size(["a"] * 70_000, [1, 2]) == 1
+
+
+# statement_cursor(): one psycopg cursor kept per connection for the hot path.
+
+
+def _kept_cursor() -> Any:
+    with statement_cursor(connection) as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+        return cursor.cursor
+
+
+def test_the_statement_cursor_is_kept_from_one_statement_to_the_next():
+    first = _kept_cursor()
+    assert not first.closed
+    assert _kept_cursor() is first
+    task = TaskFactory.create()
+    with statement_cursor(connection) as cursor:
+        cursor.execute("SELECT title FROM todos_task WHERE id = %s", [task.pk])
+        assert cursor.fetchall() == [(task.title,)]
+    assert cursor.cursor is first
+
+
+def test_a_closed_statement_cursor_or_a_new_connection_gets_a_new_one():
+    first = _kept_cursor()
+    first.close()
+    second = _kept_cursor()
+    assert second is not first
+    assert not second.closed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_closed_connection_drops_its_statement_cursor():
+    first = _kept_cursor()
+    connection.close()
+    assert _backend()._kept_cursor is None
+    second = _kept_cursor()
+    assert second is not first
+    assert second.connection is connection.connection
+
+
+def test_the_statement_cursor_reads_text_after_a_read_in_binary():
+    task = TaskFactory.create()
+    sql = "SELECT id, created_at FROM todos_task WHERE id = %s"
+    with statement_cursor(connection) as cursor:
+        _backend().read_binary(cursor)
+        cursor.execute(sql, [task.pk])
+        binary = cursor.fetchone()
+    with statement_cursor(connection) as cursor:
+        assert cursor.cursor.format == Format.TEXT
+        cursor.execute(sql, [task.pk])
+        assert cursor.fetchone() == binary == (task.pk, task.created_at)
+
+
+def test_the_statement_cursor_is_djangos_cursor_around_it():
+    """Execute wrappers, the query log and Django's errors, as ``cursor()``."""
+    seen: list[str] = []
+
+    def wrapper(execute: Any, sql: str, *args: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, *args)
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        connection.execute_wrapper(wrapper),
+        statement_cursor(connection) as cursor,
+    ):
+        cursor.execute("SELECT 2")
+        assert cursor.fetchone() == (2,)
+    assert seen == ["SELECT 2"]
+    assert [q["sql"] for q in queries.captured_queries] == ["SELECT 2"]
+    with (
+        pytest.raises(ProgrammingError),
+        transaction.atomic(),
+        statement_cursor(connection) as cursor,
+    ):
+        cursor.execute("SELECT no_such_column FROM todos_task")
+    # The kept cursor is still usable after the error.
+    assert _kept_cursor() is cursor.cursor
+
+
+def test_other_backends_get_their_own_cursor():
+    class Other:
+        def cursor(self) -> str:
+            return "its cursor"
+
+    assert statement_cursor(Other()) == "its cursor"
+
+
+def test_requests_after_the_first_make_no_psycopg_cursor(
+    auth_client, user, monkeypatch
+):
+    """A task read and written: every statement on the connection's kept cursor."""
+    task = TaskFactory.create(owner=user)
+    url = f"/api/v1/tasks/{task.pk}/"
+    assert auth_client.get(url).status_code == 200
+    made: list[Any] = []
+    cursor = connection.connection.cursor
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(cursor(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(connection.connection, "cursor", counted)
+    for _ in range(2):
+        response = auth_client.get(url)
+        assert response.status_code == 200
+        assert response.json()["id"] == str(task.pk)
+    response = auth_client.patch(url, {"status": "completed"}, format="json")
+    assert response.status_code == 200, response.content
+    assert (
+        auth_client.get("/api/v1/tasks/").json()["results"][0]["status"] == "completed"
+    )
+    assert made == []
