@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import sys
 import time
-import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -58,8 +59,9 @@ class RequestLogMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        # A new id is 128 random bits in hex, as uuid4().hex without building a UUID.
         request_id = (
-            incoming if _VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+            incoming if _VALID_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
         )
         token = _request_id.set(request_id)
         started = time.perf_counter()
@@ -67,21 +69,34 @@ class RequestLogMiddleware:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request_id
             status = response.status_code
-            logger.log(
-                logging.ERROR if status >= 500 else logging.INFO,
-                "%s %s %s",
-                request.method,
-                request.path,
-                status,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "user_id": _user_id(request),
-                    "bytes": None if response.streaming else len(response.content),
-                },
-            )
+            level = logging.ERROR if status >= 500 else logging.INFO
+            if logger.isEnabledFor(level):
+                # logger.log(), less its search of the stack for the caller: the
+                # record is given its place (this file, function and call).
+                logger.handle(
+                    logger.makeRecord(
+                        logger.name,
+                        level,
+                        __file__,
+                        sys._getframe().f_lineno,
+                        "%s %s %s",
+                        (request.method, request.path, status),
+                        None,
+                        "__call__",
+                        {
+                            "method": request.method,
+                            "path": request.path,
+                            "status": status,
+                            "duration_ms": round(
+                                (time.perf_counter() - started) * 1000, 2
+                            ),
+                            "user_id": _user_id(request),
+                            "bytes": None
+                            if response.streaming
+                            else len(response.content),
+                        },
+                    )
+                )
             return response
         finally:
             _request_id.reset(token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from api.requestlog import JsonFormatter, RequestIdFilter
+from api.requestlog import JsonFormatter, RequestIdFilter, RequestLogMiddleware
 from tests.support.live import gunicorn, manage, request, server_env
 
 REQUEST_LOGGER = "taskapi.request"
@@ -34,6 +35,28 @@ def test_each_request_logs_one_line_with_its_id(auth_client, user, caplog):
     assert line.user_id == str(user.pk)  # type: ignore[attr-defined]
     assert line.duration_ms >= 0  # type: ignore[attr-defined]
     assert line.levelno == logging.INFO
+
+
+def test_the_line_is_logged_from_the_middleware_as_logger_log_would_place_it(
+    auth_client, caplog
+):
+    """The record names the middleware's own file, function and line (given, not
+    looked up), and the message and level ``logger.log`` would give it."""
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    auth_client.get("/api/v1/tasks/")
+    [line] = _request_lines(caplog)
+    source, first = inspect.getsourcelines(RequestLogMiddleware.__call__)
+    assert Path(line.pathname) == Path(str(inspect.getsourcefile(RequestLogMiddleware)))
+    assert line.funcName == "__call__"
+    assert first <= line.lineno < first + len(source)
+    assert line.getMessage() == "GET /api/v1/tasks/ 200"
+    assert line.levelname == "INFO"
+
+
+def test_no_line_when_the_logger_is_off(auth_client, caplog):
+    caplog.set_level(logging.ERROR, logger=REQUEST_LOGGER)
+    assert auth_client.get("/api/v1/tasks/").status_code == 200
+    assert _request_lines(caplog) == []
 
 
 def test_every_request_gets_a_fresh_id(api_client, caplog):
