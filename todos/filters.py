@@ -296,6 +296,10 @@ class StrictFilterBackend(DjangoFilterBackend):
     def filter_queryset(
         self, request: Request, queryset: QuerySet[Any], view: Any
     ) -> QuerySet[Any]:
+        if not request.query_params:
+            # Nothing unknown, nothing blank, nothing to filter by: a task read by
+            # its id (get_object() filters too) and every first page.
+            return queryset
         filterset_class = self.get_filterset_class(view, queryset)
         filters = set(filterset_class.base_filters) if filterset_class else set()
         known = filters | set(getattr(view, "extra_query_params", ()))

@@ -22,6 +22,7 @@ from rest_framework.test import APIRequestFactory
 
 from api import scoping
 from tests.factories import TaskFactory
+from todos.filters import StrictFilterBackend
 from todos.models import TITLE_MAX_LENGTH, Task
 from todos.pagination import CURSOR_MAX_LENGTH, CURSOR_PATTERN, TaskCursorPagination
 from todos.views import TaskViewSet
@@ -591,3 +592,19 @@ def test_the_filters_are_checked_before_the_pages_parameters(auth_client, params
     assert response.status_code == status.HTTP_400_BAD_REQUEST
     fields = {e["field"] for e in response.json()["errors"]}
     assert fields == set(params) - {"page_size", "ordering", "cursor"}
+
+
+def test_a_read_without_query_parameters_builds_no_filterset(
+    auth_client, user, monkeypatch
+):
+    """Nothing to check or filter by: the backend hands the rows on untouched."""
+    task = TaskFactory.create(owner=user)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a FilterSet for a read without query parameters")
+
+    monkeypatch.setattr(StrictFilterBackend, "get_filterset_class", refused)
+    assert auth_client.get(LIST).json()["results"][0]["id"] == str(task.pk)
+    assert auth_client.get(f"{LIST}{task.pk}/").json()["id"] == str(task.pk)
+    with pytest.raises(AssertionError, match="FilterSet"):
+        auth_client.get(LIST, {"status": "pending"})
