@@ -7,12 +7,12 @@ from drf_spectacular.views import SpectacularAPIView
 
 from api import docs, health, root
 
-# Django tries the patterns in order on every request, and each include that does not
-# match raises and catches an exception on the way: the task routes, the hot paths,
-# come first here and /api/ first below (docs/performance.md). No two patterns of
-# either list match the same path, so the order changes nothing else.
+# Django tries the patterns in order on every request, each include that does not
+# match raises and catches an exception on the way, and each include level builds a
+# match of its own: the task routes, the hot paths, come first and one include deep
+# (below), then the rest of /api/v1/ (docs/performance.md). No two patterns match the
+# same path, so the order changes nothing else.
 api_v1: list[URLPattern | URLResolver] = [
-    path("", include("todos.urls")),
     path("", root.ApiRootView.as_view(), name="api-root"),
     path("auth/", include("accounts.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -21,6 +21,9 @@ api_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    # The task, list and label routes first and one include deep: the hot paths
+    # try no other pattern and pass through no resolver of their own.
+    path("api/v1/", include("todos.urls")),
     path("api/v1/", include(api_v1)),
     # /api/{user_id}/tasks for Next.js + Better Auth front ends (404 unless
     # BETTER_AUTH_ENABLED); after /api/v1/ so that it can never shadow it.
