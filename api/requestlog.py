@@ -59,7 +59,7 @@ class RequestLogMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        # A new id is 128 random bits in hex, as uuid4().hex without building a UUID.
+        # A new id: 32 random hex digits, as uuid4().hex gave, without a UUID object.
         request_id = (
             incoming if _VALID_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
         )
