@@ -333,6 +333,7 @@ def test_a_closed_connection_drops_its_statement_cursor():
     assert second.connection is connection.connection
 
 
+@binds_on_the_server
 def test_the_statement_cursor_reads_text_after_a_read_in_binary():
     task = TaskFactory.create()
     sql = "SELECT id, created_at FROM todos_task WHERE id = %s"
