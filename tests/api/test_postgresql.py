@@ -315,7 +315,7 @@ def test_the_statement_cursor_is_kept_from_one_statement_to_the_next():
     assert cursor.cursor is first
 
 
-def test_a_closed_statement_cursor_or_a_new_connection_gets_a_new_one():
+def test_a_closed_statement_cursor_is_replaced_by_a_new_one():
     first = _kept_cursor()
     first.close()
     second = _kept_cursor()
